@@ -305,7 +305,8 @@ func (g *Graph) walk(s Set, start int32, depth int, adj [][]int32) {
 // walkFrom is a breadth-first walk from every node in frontier at once, so
 // depth limits are measured from the nearest start and each edge is looked
 // at once.
-func (g *Graph) walkFrom(s Set, frontier []int32, depth int, adj [][]int32) {
+func (g *Graph) walkFrom(s Set, starts []int32, depth int, adj [][]int32) {
+	frontier := append([]int32(nil), starts...)
 	var next []int32
 	for d := 0; len(frontier) > 0 && (depth < 0 || d < depth); d++ {
 		next = next[:0]

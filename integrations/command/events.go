@@ -95,11 +95,9 @@ func ParseEvents(name string, b []byte, defaultAsset asset.Key) ([]engine.Event,
 			if fe.Check == "" || fe.Passed == nil {
 				return evs, raws, fmt.Errorf("%s:%d: check event needs \"check\" (its name) and \"passed\" (true or false)", name, lineNo)
 			}
+			// An empty severity is filled from the asset's CheckSpec.
 			sev := fe.Severity
-			if sev == "" {
-				sev = "error"
-			}
-			if sev != "error" && sev != "warn" {
+			if sev != "" && sev != "error" && sev != "warn" {
 				return evs, raws, fmt.Errorf("%s:%d: severity must be \"error\" or \"warn\", not %q", name, lineNo, sev)
 			}
 			evs = append(evs, engine.Checked(key, fe.Check, engine.CheckResult{Passed: *fe.Passed, Severity: sev, Message: fe.Message, Metadata: fe.Metadata}))

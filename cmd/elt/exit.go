@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/project"
+)
+
+// Exit codes. One place maps errors to them: exitCode.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // a step or blocking check failed
+	exitUsage       = 2 // bad usage, bad project, bad input file
+	exitInternal    = 3 // elt itself could not work (store, disk)
+	exitInterrupted = 130
+)
+
+// usageError marks errors the user caused with flags or arguments.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// runFailed is returned by commands whose run finished with failures; the
+// summary has already been printed.
+type runFailed struct{ canceled bool }
+
+func (e *runFailed) Error() string {
+	if e.canceled {
+		return "run canceled"
+	}
+	return "run failed"
+}
+
+// silentError carries an exit code with nothing more to print.
+type silentError struct{ code int }
+
+func (e *silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var rf *runFailed
+	if errors.As(err, &rf) {
+		if rf.canceled {
+			return exitInterrupted
+		}
+		return exitFailed
+	}
+	var se *silentError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitInterrupted
+	}
+	var ue *usageError
+	var pe *project.Error
+	var syn *asset.SyntaxError
+	var nm *asset.NoMatchError
+	var re *project.RunError
+	switch {
+	case errors.As(err, &re):
+		return exitFailed
+	case errors.As(err, &ue), errors.As(err, &pe), errors.As(err, &syn), errors.As(err, &nm):
+		return exitUsage
+	}
+	if isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitInternal
+}
+
+// isCobraUsage recognises cobra's own flag and argument errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "flag needs an argument",
+		"invalid argument", "accepts ", "requires at least", "requires at most", "required flag", "if any flags in the group"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	var rf *runFailed
+	var se *silentError
+	if !errors.As(err, &rf) && !errors.As(err, &se) {
+		fmt.Fprintf(stderr, "elt: %v\n", err)
+		if code == exitUsage && isCobraUsage(err) {
+			fmt.Fprintln(stderr, "Run 'elt --help' for usage.")
+		}
+	}
+	return code
+}

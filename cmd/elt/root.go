@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/eltproject/elt/project"
+	"github.com/eltproject/elt/store"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+// env is what every command shares: streams and global flags.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	projectFlag    string
+	stateDir       string
+	noColor        bool
+}
+
+// isTTY reports whether stdout is a terminal.
+func (e *env) isTTY() bool {
+	f, ok := e.stdout.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// color reports whether to use ANSI colours.
+func (e *env) color() bool {
+	return !e.noColor && os.Getenv("NO_COLOR") == "" && e.isTTY() && os.Getenv("TERM") != "dumb"
+}
+
+// load finds and loads the project.
+func (e *env) load(ctx context.Context) (*project.Project, error) {
+	path, err := project.Resolve(e.projectFlag)
+	if err != nil {
+		return nil, err
+	}
+	return project.Load(ctx, path, project.Options{StateDir: e.stateDir})
+}
+
+// loadWithStore loads the project and opens its run store.
+func (e *env) loadWithStore(ctx context.Context) (*project.Project, *store.SQLite, error) {
+	p, err := e.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := p.OpenStore(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open run store: %w", err)
+	}
+	return p, st, nil
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// outputFlag adds -o table|json.
+func outputFlag(cmd *cobra.Command, dst *string) {
+	cmd.Flags().StringVarP(dst, "output", "o", "table", "output format: table or json")
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return usagef("--output must be table or json, not %q", o)
+	}
+	return nil
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "elt",
+		Short: "Materialize dbt, Sling, dlt and command assets as one graph",
+		Long: `elt turns dbt's manifest.json, Sling replication files, dlt pipelines, SQL
+and command assets into one asset graph, and materializes any selection of it
+in dependency order, in parallel, with retries, timeouts, checks, logs,
+schedules, partitions, backfills and sensors.
+
+Exit codes: 0 ok, 1 a step or blocking check failed, 2 bad usage or project,
+3 internal error, 130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetIn(e.stdin)
+	pf := root.PersistentFlags()
+	pf.StringVarP(&e.projectFlag, "project", "C", "", "project folder or elt.yaml (default: nearest elt.yaml upward)")
+	pf.StringVar(&e.stateDir, "state", "", "folder with a previous dbt manifest.json, enabling state:modified and state:new selection")
+	pf.BoolVar(&e.noColor, "no-color", false, "disable colour (also NO_COLOR)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(
+		newValidateCmd(e),
+		newAssetsCmd(e),
+		newPlanCmd(e),
+		newRunCmd(e),
+		newRunsCmd(e),
+		newCheckCmd(e),
+		newVersionCmd(e),
+	)
+	addLaterCommands(root, e)
+	return root
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print elt's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(e.stdout, "elt %s\n", Version)
+			return nil
+		},
+	}
+}

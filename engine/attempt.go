@@ -1,0 +1,464 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eltproject/elt/asset"
+)
+
+// TimeoutError says which step timed out and after how long.
+type TimeoutError struct {
+	Step    string
+	Assets  []asset.Key
+	Timeout time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	what := "step " + e.Step
+	if len(e.Assets) == 1 {
+		what = "asset " + e.Assets[0].String()
+	}
+	return fmt.Sprintf("%s timed out after %s", what, e.Timeout)
+}
+
+// attemptOutcome is what one runner call achieved.
+type attemptOutcome struct {
+	materialized map[asset.Key]bool
+	failed       map[asset.Key]string // asset → message
+	skipped      map[asset.Key]string
+	checks       map[asset.Key]map[string]bool // checks the runner reported
+	err          error
+}
+
+// runStep runs a step through its attempts and returns its final status.
+func (x *execution) runStep(ctx context.Context, st *Step) string {
+	if ctx.Err() != nil {
+		x.markAll(ctx, st, st.Assets, StatusCanceled, "run canceled")
+		return StatusCanceled
+	}
+	todo := x.runnable(ctx, st)
+	if len(todo) == 0 {
+		x.emit(ctx, Event{Type: StepSkipped, StepID: st.ID, Status: StatusSkipped, Message: "every asset's upstream failed"})
+		return StatusSkipped
+	}
+	fam := x.e.Families[st.Family]
+	if len(todo) < len(st.Assets) && !fam.Subset && len(st.Assets) > 1 {
+		// A step that cannot run a subset would materialize assets whose
+		// upstream failed; skip it whole.
+		x.markAll(ctx, st, todo, StatusUpstreamFailed, "step cannot run a subset and some of its upstream failed")
+		x.emit(ctx, Event{Type: StepSkipped, StepID: st.ID, Status: StatusSkipped, Message: "upstream failed"})
+		return StatusSkipped
+	}
+	policy := fam.Retry
+	for attempt := 1; ; attempt++ {
+		release, err := x.acquire(ctx, st)
+		if err != nil {
+			x.markAll(ctx, st, todo, StatusCanceled, "run canceled")
+			return StatusCanceled
+		}
+		out := x.attempt(ctx, st, fam, todo, attempt)
+		for k := range out.materialized {
+			x.setAsset(k, StatusSucceeded)
+		}
+		// Checks run while the step still holds its pools: a DuckDB check
+		// reads the file the step wrote, and the file's pool keeps other
+		// writers out meanwhile.
+		x.runChecks(ctx, st, out)
+		release()
+		if len(out.failed) == 0 && out.err == nil {
+			for k, msg := range out.skipped {
+				x.setAsset(k, StatusSkipped)
+				_ = msg
+			}
+			x.emit(ctx, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded})
+			return StatusSucceeded
+		}
+		failedKeys := make([]asset.Key, 0, len(out.failed))
+		for _, k := range todo {
+			if _, ok := out.failed[k]; ok {
+				failedKeys = append(failedKeys, k)
+			}
+		}
+		canceled := ctx.Err() != nil
+		if !canceled && attempt <= policy.MaxRetries {
+			delay := policy.delay(attempt)
+			if fam.Subset || len(st.Assets) == 1 {
+				todo = failedKeys
+			}
+			x.emit(ctx, Event{Type: StepRetrying, StepID: st.ID, Attempt: attempt, Status: StatusFailed,
+				Message:  fmt.Sprintf("attempt %d failed: %s; retrying in %s", attempt, errText(out.err), delay.Round(time.Millisecond)),
+				Metadata: map[string]any{"delay_ms": delay.Milliseconds(), "next_attempt": attempt + 1}})
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+			if ctx.Err() == nil {
+				continue
+			}
+			canceled = true
+		}
+		status := StatusFailed
+		if canceled && !errors.Is(context.Cause(ctx), errFailFast) {
+			status = StatusCanceled
+		}
+		for _, k := range failedKeys {
+			x.setAsset(k, status)
+		}
+		for k := range out.skipped {
+			x.setAsset(k, StatusSkipped)
+		}
+		err = out.err
+		if err == nil {
+			err = fmt.Errorf("%d asset(s) failed", len(failedKeys))
+		}
+		x.emit(ctx, Event{Type: StepFailed, StepID: st.ID, Attempt: attempt, Status: status, Message: err.Error()})
+		x.mu.Lock()
+		if x.firstEr == nil && status == StatusFailed {
+			x.firstEr = fmt.Errorf("step %s: %w", st.ID, err)
+		}
+		x.mu.Unlock()
+		if x.opts.FailFast && status == StatusFailed {
+			x.cancel(errFailFast)
+		}
+		return status
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "some assets failed"
+	}
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func (x *execution) setAsset(k asset.Key, status string) {
+	x.mu.Lock()
+	x.assets[k] = status
+	x.mu.Unlock()
+}
+
+func (x *execution) markAll(ctx context.Context, st *Step, keys []asset.Key, status, why string) {
+	for _, k := range keys {
+		x.setAsset(k, status)
+		x.emit(ctx, Event{Type: AssetSkipped, StepID: st.ID, Asset: k, Status: status, Message: why})
+	}
+}
+
+// attempt makes one runner call and collects what it reported.
+func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []asset.Key, attempt int) attemptOutcome {
+	out := attemptOutcome{materialized: map[asset.Key]bool{}, failed: map[asset.Key]string{}, skipped: map[asset.Key]string{}, checks: map[asset.Key]map[string]bool{}}
+	stepDir := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d", st.ID, attempt))
+	logf, logPath, err := x.logFile(st, attempt)
+	if err != nil {
+		out.err = fmt.Errorf("open step log: %w", err)
+		x.failRest(&out, todo)
+		return out
+	}
+	defer logf.Close()
+	if err := os.MkdirAll(stepDir, 0o755); err != nil {
+		out.err = fmt.Errorf("create step folder: %w", err)
+		x.failRest(&out, todo)
+		return out
+	}
+	x.emit(ctx, Event{Type: StepStarted, StepID: st.ID, Attempt: attempt, Status: StatusRunning,
+		Metadata: map[string]any{"log_path": logPath, "assets": keyStrings(todo), "kind": st.Kind}})
+	var logw io.Writer = logf
+	lw := &lineRedactor{w: logf, redact: x.e.Redact}
+	if x.e.Redact != nil {
+		logw = lw
+	}
+	specs := make(map[asset.Key]*asset.Spec, len(todo))
+	for _, k := range todo {
+		specs[k], _ = x.e.Graph.Spec(k)
+	}
+	req := &Request{
+		RunID: x.opts.RunID, StepID: st.ID, Attempt: attempt, Assets: todo, Specs: specs,
+		Partition: x.opts.Partition, ProjectDir: x.e.ProjectDir, StepDir: stepDir,
+		Env:       append(append([]string(nil), x.e.Env...), "ELT_RUN_ID="+x.opts.RunID, "ELT_STEP_ID="+st.ID, fmt.Sprintf("ELT_ATTEMPT=%d", attempt)),
+		Log:       logw,
+		Resources: x.e.Resources,
+	}
+	rctx := ctx
+	if fam.Timeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeoutCause(ctx, fam.Timeout, &TimeoutError{Step: st.ID, Assets: todo, Timeout: fam.Timeout})
+		defer cancel()
+	}
+	want := make(map[asset.Key]bool, len(todo))
+	for _, k := range todo {
+		want[k] = true
+	}
+	var mu sync.Mutex
+	emit := func(ev Event) {
+		ev.StepID, ev.Attempt = st.ID, attempt
+		mu.Lock()
+		switch ev.Type {
+		case AssetMaterialized:
+			if !want[ev.Asset] {
+				mu.Unlock()
+				x.emit(ctx, Event{Type: Log, StepID: st.ID, Attempt: attempt, Message: "ignored materialization of unplanned asset " + ev.Asset.String()})
+				return
+			}
+			out.materialized[ev.Asset] = true
+			delete(out.failed, ev.Asset)
+		case AssetFailed:
+			out.failed[ev.Asset] = ev.Message
+			delete(out.materialized, ev.Asset)
+			if ev.Status == "" {
+				ev.Status = StatusFailed
+			}
+		case AssetSkipped:
+			out.skipped[ev.Asset] = ev.Message
+			if ev.Status == "" {
+				ev.Status = StatusSkipped
+			}
+		case CheckEvaluated:
+			if out.checks[ev.Asset] == nil {
+				out.checks[ev.Asset] = map[string]bool{}
+			}
+			out.checks[ev.Asset][ev.Check] = true
+			x.decorateCheck(&ev)
+		}
+		mu.Unlock()
+		if ev.Type == Log && x.e.Redact != nil {
+			ev.Message = x.e.Redact(ev.Message)
+		}
+		x.emit(ctx, ev)
+		if ev.Type == CheckEvaluated {
+			x.noteCheck(ev)
+		}
+	}
+	runErr := fam.Runner.Run(rctx, req, emit)
+	lw.flush()
+	if runErr == nil && rctx.Err() != nil {
+		runErr = context.Cause(rctx)
+	}
+	if runErr != nil && rctx.Err() != nil {
+		if c := context.Cause(rctx); c != nil {
+			runErr = c
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out.err = runErr
+	for _, k := range todo {
+		if out.materialized[k] {
+			continue
+		}
+		if _, ok := out.failed[k]; ok {
+			continue
+		}
+		if _, ok := out.skipped[k]; ok {
+			if runErr != nil {
+				// A node the tool skipped because of a failure is retried
+				// with the failed ones.
+				out.failed[k] = out.skipped[k]
+				delete(out.skipped, k)
+			}
+			continue
+		}
+		if runErr == nil {
+			out.materialized[k] = true
+			x.emit(ctx, Event{Type: AssetMaterialized, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusSucceeded})
+		} else {
+			out.failed[k] = errText(runErr)
+			x.emit(ctx, Event{Type: AssetFailed, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusFailed, Message: runErr.Error()})
+		}
+	}
+	return out
+}
+
+func (x *execution) failRest(out *attemptOutcome, todo []asset.Key) {
+	for _, k := range todo {
+		out.failed[k] = errText(out.err)
+	}
+}
+
+// decorateCheck fills severity and blocking from the asset's CheckSpec.
+func (x *execution) decorateCheck(ev *Event) {
+	spec, ok := x.e.Graph.Spec(ev.Asset)
+	if !ok {
+		return
+	}
+	cs, ok := spec.Check(ev.Check)
+	if ev.Severity == "" {
+		ev.Severity = cs.Severity
+		if ev.Severity == "" {
+			ev.Severity = "error"
+		}
+	}
+	ev.Blocking = ok && cs.Blocking && ev.Severity != "warn"
+	if ev.Passed != nil {
+		switch {
+		case *ev.Passed:
+			ev.Status = "passed"
+		case ev.Severity == "warn":
+			ev.Status = "warn"
+		default:
+			ev.Status = "failed"
+		}
+	}
+}
+
+// noteCheck remembers a failed check; a failed blocking check blocks the
+// asset's downstream.
+func (x *execution) noteCheck(ev Event) {
+	if ev.Passed == nil || *ev.Passed {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.checks = append(x.checks, ev)
+	if ev.Blocking {
+		x.blocked[ev.Asset] = true
+	}
+}
+
+// runChecks evaluates the engine-run checks of every asset the attempt
+// materialized that the runner did not report itself.
+func (x *execution) runChecks(ctx context.Context, st *Step, out attemptOutcome) {
+	for _, k := range st.Assets {
+		if !out.materialized[k] {
+			continue
+		}
+		spec, _ := x.e.Graph.Spec(k)
+		for _, cs := range spec.Checks {
+			if cs.Runner == "" || out.checks[k][cs.Name] {
+				continue
+			}
+			cr := x.e.CheckRunners[cs.Runner]
+			var res CheckResult
+			if cr == nil {
+				res = CheckResult{Passed: false, Severity: "error", Message: fmt.Sprintf("no check runner %q is configured", cs.Runner)}
+			} else {
+				var last time.Time
+				if x.e.LastMaterialized != nil {
+					last = x.e.LastMaterialized(k)
+				}
+				if out.materialized[k] {
+					last = x.e.now()
+				}
+				r, err := cr.RunCheck(ctx, &CheckRequest{RunID: x.opts.RunID, Asset: spec, Check: cs, Partition: x.opts.Partition,
+					ProjectDir: x.e.ProjectDir, Resources: x.e.Resources, LastMaterialized: last})
+				if err != nil {
+					r = CheckResult{Passed: false, Severity: cs.Severity, Message: "check could not run: " + err.Error()}
+				}
+				res = r
+			}
+			if res.Severity == "" {
+				res.Severity = cs.Severity
+			}
+			ev := Checked(k, cs.Name, res)
+			ev.StepID = st.ID
+			x.decorateCheck(&ev)
+			x.emit(ctx, ev)
+			x.noteCheck(ev)
+		}
+	}
+}
+
+// RunChecks evaluates the engine-run checks of the given assets without
+// materializing them (`elt check`). Results are emitted as events of runID.
+func (e *Engine) RunChecks(ctx context.Context, runID string, keys []asset.Key, p *Partition) *Result {
+	x := &execution{e: e, opts: ExecOptions{RunID: runID, Partition: p}, assets: map[asset.Key]string{}, blocked: map[asset.Key]bool{}, steps: map[string]string{}}
+	out := attemptOutcome{materialized: map[asset.Key]bool{}, checks: map[asset.Key]map[string]bool{}}
+	for _, k := range keys {
+		out.materialized[k] = true
+	}
+	x.emit(ctx, Event{Type: RunStarted, Metadata: map[string]any{"checks_only": true}})
+	x.runChecks(ctx, &Step{ID: "checks", Assets: keys}, out)
+	res := &Result{RunID: runID, Status: StatusSucceeded, Assets: x.assets, Steps: x.steps, FailedChecks: x.checks}
+	for _, c := range x.checks {
+		if c.Blocking || c.Severity == "error" {
+			res.Status = StatusFailed
+		}
+	}
+	end := RunSucceeded
+	if res.Status == StatusFailed {
+		end = RunFailed
+	}
+	x.emit(ctx, Event{Type: end, Status: res.Status})
+	return res
+}
+
+func keyStrings(keys []asset.Key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.String()
+	}
+	return out
+}
+
+// delay returns the wait before retry number n (1-based).
+func (p RetryPolicy) delay(n int) time.Duration {
+	d := p.Delay
+	switch p.Backoff {
+	case "constant":
+	case "linear":
+		d = p.Delay * time.Duration(n)
+	default: // exponential
+		for i := 1; i < n && d < time.Hour; i++ {
+			d *= 2
+		}
+	}
+	if p.MaxDelay > 0 && d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	if p.Jitter > 0 && d > 0 {
+		f := 1 + p.Jitter*(2*rand.Float64()-1)
+		d = time.Duration(float64(d) * f)
+	}
+	return d
+}
+
+// lineRedactor buffers output into lines so a secret split across two
+// writes is still redacted.
+type lineRedactor struct {
+	mu     sync.Mutex
+	w      io.Writer
+	redact func(string) string
+	buf    []byte
+}
+
+func (l *lineRedactor) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, b...)
+	i := bytes.LastIndexByte(l.buf, '\n')
+	if i < 0 && len(l.buf) < 64<<10 {
+		return len(b), nil
+	}
+	if i < 0 {
+		i = len(l.buf) - 1
+	}
+	if _, err := io.WriteString(l.w, l.redact(string(l.buf[:i+1]))); err != nil {
+		return 0, err
+	}
+	l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	return len(b), nil
+}
+
+func (l *lineRedactor) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 && l.redact != nil {
+		_, _ = io.WriteString(l.w, l.redact(string(l.buf)))
+		l.buf = nil
+	}
+}

@@ -1,0 +1,354 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/eltproject/elt/asset"
+)
+
+// Recorder persists events; the run store implements it. Record returns
+// once the event is durable.
+type Recorder interface {
+	Record(ctx context.Context, ev Event) error
+}
+
+// Engine executes plans. Its fields are set once; Execute may be called for
+// several runs one after another.
+type Engine struct {
+	Graph        *asset.Graph
+	Families     map[string]*Family
+	CheckRunners map[string]CheckRunner
+	Recorder     Recorder
+	// Observe sees every event after it is recorded (live output).
+	Observe func(Event)
+	// Concurrency caps running steps; <= 0 means 1.
+	Concurrency int
+	// PoolLimits caps steps per pool; pools not listed have a limit of 1.
+	PoolLimits map[string]int
+	ProjectDir string
+	// RunsDir holds per-run folders with step logs (.elt/runs).
+	RunsDir   string
+	Env       []string
+	Resources map[string]Resource
+	// Redact removes secrets from text; nil means no secrets.
+	Redact func(string) string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// LastMaterialized tells freshness checks when an asset was last
+	// materialized before this run; may be nil.
+	LastMaterialized func(asset.Key) time.Time
+}
+
+// ExecOptions are per-run settings.
+type ExecOptions struct {
+	RunID     string
+	Partition *Partition
+	FailFast  bool
+}
+
+// Result summarises a run.
+type Result struct {
+	RunID  string
+	Status string // succeeded, failed, canceled
+	// Assets maps each planned asset to its final status.
+	Assets map[asset.Key]string
+	// Steps maps step id to its final status.
+	Steps map[string]string
+	// Checks lists failed checks ("asset:check") by severity.
+	FailedChecks []Event
+	Duration     time.Duration
+	// Err describes the first failure, for the summary line.
+	Err error
+}
+
+// Failed reports whether any step, asset or blocking check failed.
+func (r *Result) Failed() bool { return r.Status != StatusSucceeded }
+
+type execution struct {
+	e       *Engine
+	opts    ExecOptions
+	plan    *Plan
+	global  *semaphore.Weighted
+	pools   map[string]*semaphore.Weighted
+	mu      sync.Mutex
+	assets  map[asset.Key]string // final status per asset
+	blocked map[asset.Key]bool   // materialized but a blocking check failed
+	steps   map[string]string
+	pending map[string]int // unfinished upstream steps per step
+	down    map[string][]*Step
+	checks  []Event
+	firstEr error
+	wg      sync.WaitGroup
+	cancel  context.CancelCauseFunc
+	recErr  error
+}
+
+// errFailFast is the cancel cause when --fail-fast stops the run.
+var errFailFast = errors.New("stopped by --fail-fast after a failure")
+
+// Execute runs plan. It returns a Result even when steps fail; the error is
+// reserved for the run not being able to proceed (its folder cannot be
+// created, the recorder fails).
+func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Result, error) {
+	start := e.now()
+	x := &execution{
+		e: e, opts: opts, plan: plan,
+		assets: map[asset.Key]string{}, blocked: map[asset.Key]bool{},
+		steps: map[string]string{}, pending: map[string]int{}, down: map[string][]*Step{},
+		pools: map[string]*semaphore.Weighted{},
+	}
+	conc := e.Concurrency
+	if conc <= 0 {
+		conc = 1
+	}
+	x.global = semaphore.NewWeighted(int64(conc))
+	for _, st := range plan.Steps {
+		for _, p := range st.Pools {
+			if x.pools[p] == nil {
+				lim := e.PoolLimits[p]
+				if lim <= 0 {
+					lim = 1
+				}
+				x.pools[p] = semaphore.NewWeighted(int64(lim))
+			}
+		}
+		x.pending[st.ID] = len(st.Deps)
+		for _, d := range st.Deps {
+			x.down[d] = append(x.down[d], st)
+		}
+	}
+	if err := os.MkdirAll(e.runDir(opts.RunID), 0o755); err != nil {
+		return nil, fmt.Errorf("create run folder: %w", err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	x.cancel = cancel
+	x.emit(ctx, Event{Type: RunStarted, Metadata: map[string]any{"steps": len(plan.Steps), "assets": plan.AssetCount()}})
+	for _, st := range plan.Steps {
+		if len(st.Deps) == 0 {
+			x.launch(ctx, st)
+		}
+	}
+	x.wg.Wait()
+	res := &Result{RunID: opts.RunID, Assets: x.assets, Steps: x.steps, FailedChecks: x.checks, Duration: e.now().Sub(start), Err: x.firstEr}
+	res.Status = StatusSucceeded
+	for _, s := range x.steps {
+		if s != StatusSucceeded {
+			res.Status = StatusFailed
+		}
+	}
+	for _, s := range x.assets {
+		if s != StatusSucceeded {
+			res.Status = StatusFailed
+		}
+	}
+	if len(x.blocked) > 0 {
+		res.Status = StatusFailed
+	}
+	endType := RunSucceeded
+	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errFailFast) {
+		res.Status = StatusCanceled
+		endType = RunCanceled
+	} else if res.Status == StatusFailed {
+		endType = RunFailed
+	}
+	msg := ""
+	if res.Err != nil {
+		msg = res.Err.Error()
+	}
+	// The run's end is recorded even when the run context was canceled.
+	x.emit(context.WithoutCancel(ctx), Event{Type: endType, Status: res.Status, Message: msg, Metadata: map[string]any{"duration_ms": res.Duration.Milliseconds()}})
+	return res, x.recErr
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) runDir(runID string) string { return filepath.Join(e.RunsDir, runID) }
+
+// emit stamps, redacts, records and shows one event.
+func (x *execution) emit(ctx context.Context, ev Event) {
+	ev.RunID = x.opts.RunID
+	if ev.Time.IsZero() {
+		ev.Time = x.e.now()
+	}
+	if ev.Partition == "" && x.opts.Partition != nil {
+		ev.Partition = x.opts.Partition.Key
+	}
+	if r := x.e.Redact; r != nil {
+		ev.Message = r(ev.Message)
+		ev.Metadata = redactMap(r, ev.Metadata)
+	}
+	if x.e.Recorder != nil {
+		if err := x.e.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
+			x.mu.Lock()
+			if x.recErr == nil {
+				x.recErr = fmt.Errorf("record event: %w", err)
+			}
+			x.mu.Unlock()
+		}
+	}
+	if x.e.Observe != nil {
+		x.e.Observe(ev)
+	}
+}
+
+func redactMap(r func(string) string, m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch t := v.(type) {
+		case string:
+			out[k] = r(t)
+		case map[string]any:
+			out[k] = redactMap(r, t)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (x *execution) launch(ctx context.Context, st *Step) {
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		status := x.runStep(ctx, st)
+		x.finish(ctx, st, status)
+	}()
+}
+
+// finish records a step's final status and launches steps that were only
+// waiting for it.
+func (x *execution) finish(ctx context.Context, st *Step, status string) {
+	x.mu.Lock()
+	x.steps[st.ID] = status
+	var ready []*Step
+	for _, d := range x.down[st.ID] {
+		x.pending[d.ID]--
+		if x.pending[d.ID] == 0 {
+			ready = append(ready, d)
+		}
+	}
+	x.mu.Unlock()
+	for _, d := range ready {
+		x.launch(ctx, d)
+	}
+}
+
+// runnable splits a step's assets into those whose in-plan upstream assets
+// all succeeded, and marks the others upstream_failed or blocked_by_check.
+func (x *execution) runnable(ctx context.Context, st *Step) []asset.Key {
+	g := x.e.Graph
+	x.mu.Lock()
+	var ok []asset.Key
+	type skip struct {
+		key    asset.Key
+		status string
+		why    string
+	}
+	var skips []skip
+	for _, k := range st.Assets {
+		status, why := "", ""
+		for _, d := range g.DirectDeps(k) {
+			ds, planned := x.assets[d]
+			if !planned {
+				if x.inPlanOtherStep(d, st) {
+					// The dep's step ended without a status for it.
+					status, why = StatusUpstreamFailed, d.String()+" did not run"
+					break
+				}
+				continue
+			}
+			if x.blocked[d] {
+				status, why = StatusBlockedByCheck, "a blocking check of "+d.String()+" failed"
+				break
+			}
+			if ds != StatusSucceeded {
+				status, why = StatusUpstreamFailed, d.String()+" "+ds
+				break
+			}
+		}
+		if status == "" {
+			ok = append(ok, k)
+		} else {
+			x.assets[k] = status
+			skips = append(skips, skip{k, status, why})
+		}
+	}
+	x.mu.Unlock()
+	for _, s := range skips {
+		x.emit(ctx, Event{Type: AssetSkipped, StepID: st.ID, Asset: s.key, Status: s.status, Message: s.why})
+	}
+	return ok
+}
+
+// inPlanOtherStep reports whether k is materialized by a planned step other
+// than st (and so should have a status by now). Call with x.mu held.
+func (x *execution) inPlanOtherStep(k asset.Key, st *Step) bool {
+	for _, s := range x.plan.Steps {
+		if s == st {
+			continue
+		}
+		for _, a := range s.Assets {
+			if a == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sortedPools returns the step's pools in a fixed order so that steps
+// acquire them without deadlock.
+func sortedPools(st *Step) []string {
+	p := append([]string(nil), st.Pools...)
+	sort.Strings(p)
+	return p
+}
+
+func (x *execution) acquire(ctx context.Context, st *Step) (release func(), err error) {
+	var held []*semaphore.Weighted
+	release = func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].Release(1)
+		}
+	}
+	for _, p := range sortedPools(st) {
+		s := x.pools[p]
+		if err := s.Acquire(ctx, 1); err != nil {
+			release()
+			return nil, err
+		}
+		held = append(held, s)
+	}
+	if err := x.global.Acquire(ctx, 1); err != nil {
+		release()
+		return nil, err
+	}
+	held = append(held, x.global)
+	return release, nil
+}
+
+// logFile opens the attempt's log file.
+func (x *execution) logFile(st *Step, attempt int) (*os.File, string, error) {
+	path := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d.log", st.ID, attempt))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	return f, path, err
+}
+

@@ -1,0 +1,249 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
+)
+
+// Spec is how a command asset (or one op of a graph-asset) is run.
+type Spec struct {
+	// Argv or Shell: exactly one is set.
+	Argv  []string
+	Shell string
+	// Env holds extra NAME=value entries.
+	Env []string
+	// Dir is the working directory, relative to the project folder.
+	Dir string
+}
+
+// Op is one command of a graph-asset: ops run in dependency order, in
+// parallel where their deps allow.
+type Op struct {
+	Name    string
+	Command Spec
+	Deps    []string
+}
+
+// Step is what a command family runs: one command, or a graph of ops.
+type Step struct {
+	Command *Spec
+	Ops     []Op
+}
+
+// Runner runs command steps: one command or op graph per step (the step
+// may materialize several assets, a graph-multi-asset).
+type Runner struct {
+	Step Step
+}
+
+// Run implements engine.Runner. The subprocess gets req.Env, the step's
+// env, the partition variables and ELT_EVENTS_FILE; structured events it
+// appends there are reported after it exits.
+func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitter) error {
+	var def asset.Key
+	if len(req.Assets) == 1 {
+		def = req.Assets[0]
+	}
+	if r.Step.Command != nil {
+		return runOne(ctx, req, emit, "", *r.Step.Command, def)
+	}
+	return runOps(ctx, req, emit, r.Step.Ops, def)
+}
+
+func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op string, s Spec, def asset.Key) error {
+	name := "events.jsonl"
+	if op != "" {
+		name = "events." + op + ".jsonl"
+	}
+	eventsPath := filepath.Join(req.StepDir, name)
+	env := MergeEnv(req.Env, req.Partition.Env()...)
+	env = MergeEnv(env, s.Env...)
+	env = MergeEnv(env, EventsFileEnv+"="+eventsPath, "ELT_PROJECT_DIR="+req.ProjectDir)
+	if len(req.Assets) > 0 {
+		keys := make([]string, len(req.Assets))
+		for i, k := range req.Assets {
+			keys[i] = k.String()
+		}
+		env = MergeEnv(env, "ELT_ASSETS="+strings.Join(keys, ","))
+	}
+	if op != "" {
+		env = MergeEnv(env, "ELT_OP="+op)
+	}
+	dir := req.ProjectDir
+	if s.Dir != "" {
+		dir = s.Dir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(req.ProjectDir, dir)
+		}
+	}
+	p := &Proc{Argv: s.Argv, Shell: s.Shell, Dir: dir, Env: env, Output: req.Log}
+	if op != "" {
+		p.Output = &prefixWriter{w: req.Log, prefix: "[" + op + "] "}
+	}
+	_, runErr := Run(ctx, p)
+	evs, _, perr := ReadEventsFile(eventsPath, def)
+	for _, ev := range evs {
+		emit(ev)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if perr != nil {
+		return fmt.Errorf("events file: %w", perr)
+	}
+	return nil
+}
+
+func runOps(ctx context.Context, req *engine.Request, emit engine.Emitter, ops []Op, def asset.Key) error {
+	byName := make(map[string]*Op, len(ops))
+	for i := range ops {
+		byName[ops[i].Name] = &ops[i]
+	}
+	done := make(map[string]chan struct{}, len(ops))
+	for _, o := range ops {
+		done[o.Name] = make(chan struct{})
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		ok   = map[string]bool{}
+	)
+	for _, o := range ops {
+		wg.Add(1)
+		go func(o Op) {
+			defer wg.Done()
+			defer close(done[o.Name])
+			for _, d := range o.Deps {
+				select {
+				case <-done[d]:
+				case <-ctx.Done():
+					return
+				}
+				mu.Lock()
+				good := ok[d]
+				mu.Unlock()
+				if !good {
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err := runOne(ctx, req, emit, o.Name, o.Command, def); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("op %s: %w", o.Name, err))
+				mu.Unlock()
+				cancel(fmt.Errorf("op %s failed", o.Name))
+				return
+			}
+			mu.Lock()
+			ok[o.Name] = true
+			mu.Unlock()
+		}(o)
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(ok) != len(ops) {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		return errors.New("some ops did not run")
+	}
+	return nil
+}
+
+// ValidateOps checks op names are unique, deps exist and there is no cycle.
+func ValidateOps(ops []Op) error {
+	names := map[string]bool{}
+	for _, o := range ops {
+		if o.Name == "" {
+			return errors.New("every op needs a name")
+		}
+		if names[o.Name] {
+			return fmt.Errorf("op %q is defined twice", o.Name)
+		}
+		names[o.Name] = true
+	}
+	for _, o := range ops {
+		for _, d := range o.Deps {
+			if !names[d] {
+				known := make([]string, 0, len(names))
+				for n := range names {
+					known = append(known, n)
+				}
+				sort.Strings(known)
+				return fmt.Errorf("op %q depends on unknown op %q (ops: %s)", o.Name, d, strings.Join(known, ", "))
+			}
+		}
+	}
+	// Cycle check by repeated removal of ops whose deps are done.
+	left := append([]Op(nil), ops...)
+	doneSet := map[string]bool{}
+	for len(left) > 0 {
+		progressed := false
+		rest := left[:0]
+		for _, o := range left {
+			ready := true
+			for _, d := range o.Deps {
+				if !doneSet[d] {
+					ready = false
+				}
+			}
+			if ready {
+				doneSet[o.Name] = true
+				progressed = true
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		left = rest
+		if !progressed {
+			var names []string
+			for _, o := range left {
+				names = append(names, o.Name)
+			}
+			return fmt.Errorf("ops form a cycle: %s", strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      interface{ Write([]byte) (int, error) }
+	prefix string
+	mid    bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []byte
+	for _, c := range b {
+		if !p.mid {
+			out = append(out, p.prefix...)
+			p.mid = true
+		}
+		out = append(out, c)
+		if c == '\n' {
+			p.mid = false
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

@@ -1,0 +1,116 @@
+package dbt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
+	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
+	dbttranslator "github.com/eltproject/elt/translator/dbt"
+)
+
+// Load reads the tool's metadata and returns the asset specs and the step families that run them.
+//
+// It reads the dbt manifest (cfg.Manifest, by default
+// <project_dir>/target/manifest.json), translates it into specs whose step
+// family is "dbt:<name>", and returns that one family: a multi-asset,
+// subsettable family run by a Runner. resources are not used by dbt,
+// which reads its connections from profiles.yml; they reach dbt as
+// ELT_RESOURCE_* variables that profiles can read with env_var().
+func Load(ctx context.Context, cfg Config, projectDir string, resources map[string]engine.Resource) ([]asset.Spec, []engine.Family, error) {
+	if err := cfg.validateErr(); err != nil {
+		return nil, nil, err
+	}
+	rc, err := cfg.resolved(projectDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(rc.Manifest); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("dbt manifest %s not found: run `dbt parse` in %s, or `elt sync --prepare`", rc.Manifest, rc.ProjectDir)
+	}
+	m, err := dbtmanifest.ReadManifest(rc.Manifest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dbt project %s: %w", rc.ProjectDir, err)
+	}
+	name := cfg.Name
+	if name == "" {
+		name = m.ProjectName
+	}
+	if name == "" {
+		return nil, nil, fmt.Errorf("%s has no project name; set name: in the dbt entry of elt.yaml", rc.Manifest)
+	}
+	family := "dbt:" + name
+	specs, err := dbttranslator.Translate(m, dbttranslator.Options{
+		ModelKeyPrefix:  cfg.ModelKeyPrefix,
+		SourceKeyPrefix: cfg.SourceKeyPrefix,
+		Family:          family,
+		SourceTests:     cfg.SourceTests,
+		Select:          cfg.Select,
+		Exclude:         cfg.Exclude,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("dbt project %s: %w", rc.ProjectDir, err)
+	}
+	for i := range specs {
+		enrich(&specs[i], m, family)
+	}
+	// Every node of the manifest, imported or not, can be reached by an fqn
+	// selector's prefix, so all of them go into the index.
+	known := make([]knownNode, 0, len(m.Nodes)+len(m.Sources))
+	for _, id := range m.SortedNodeIDs() {
+		known = append(known, knownNode{uid: id, fqn: m.Nodes[id].FQN})
+	}
+	for _, id := range m.SortedSourceIDs() {
+		known = append(known, knownNode{uid: id, fqn: m.Sources[id].FQN})
+	}
+	r := &Runner{cfg: rc, index: newFQNIndex(known)}
+	fam := engine.Family{
+		Name:    family,
+		Runner:  r,
+		Multi:   true,
+		Subset:  true,
+		Kind:    "dbt",
+		Retry:   engine.RetryPolicy{MaxRetries: cfg.Retries},
+		Timeout: cfg.Timeout,
+	}
+	if cfg.Pool != "" {
+		fam.Pools = []string{cfg.Pool}
+	}
+	return specs, []engine.Family{fam}, nil
+}
+
+// enrich adds what the runner needs and the translator may leave out: the
+// step family, a model's materialization (ephemeral models are never run
+// on their own) and the fqn of each test, so tests are selected exactly.
+func enrich(s *asset.Spec, m *dbtmanifest.Manifest, family string) {
+	if s.Step == "" && !s.External {
+		s.Step = family
+	}
+	if s.Metadata == nil {
+		s.Metadata = map[string]any{}
+	}
+	if n := m.Nodes[metaString(s.Metadata, MetaUniqueID)]; n != nil {
+		if _, ok := s.Metadata[MetaMaterialization]; !ok && n.Config.Materialized != "" {
+			s.Metadata[MetaMaterialization] = n.Config.Materialized
+		}
+		if _, ok := s.Metadata[MetaFQN]; !ok && len(n.FQN) > 0 {
+			s.Metadata[MetaFQN] = n.FQN
+		}
+	}
+	for i := range s.Checks {
+		c := &s.Checks[i]
+		n := m.Nodes[metaString(c.Metadata, MetaUniqueID)]
+		if n == nil || len(n.FQN) == 0 {
+			continue
+		}
+		if _, ok := c.Metadata[MetaFQN]; !ok {
+			c.Metadata[MetaFQN] = n.FQN
+		}
+	}
+}

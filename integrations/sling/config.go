@@ -1,0 +1,232 @@
+// Package sling runs Sling replications as elt steps. Load reads a
+// replication file (one entry of elt.yaml's sling: list) into asset specs,
+// one per stream, and a step family whose Runner calls
+// `sling run -r FILE --streams a,b` for exactly the planned streams, with
+// connection URLs taken from elt resources as environment variables.
+// Per-stream results come from Sling's runtime state, written by an end
+// hook added to a copy of the file; the text log is a live progress source
+// and the fallback when the state is missing.
+package sling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
+	manifest "github.com/eltproject/elt/manifest/sling"
+	translator "github.com/eltproject/elt/translator/sling"
+)
+
+// Config is one entry of the sling: list in elt.yaml.
+type Config struct {
+	// Replication is the replication file, relative to the project folder.
+	Replication string `yaml:"replication"`
+	// Name names the step family (sling:<name>); the file path by default.
+	Name string `yaml:"name"`
+	// Connections maps a Sling connection name (as used in source/target)
+	// to an elt resource; the resource's url (or its whole config as JSON)
+	// becomes the environment variable named after the connection.
+	Connections map[string]string `yaml:"connections"`
+	// KeyPrefix is prepended to default asset keys ("raw" or [raw, pg]).
+	KeyPrefix KeyPrefix `yaml:"key_prefix"`
+	// ExpandWildcards turns a wildcard stream into one asset per table,
+	// found with `sling conns discover` at load time.
+	ExpandWildcards bool `yaml:"expand_wildcards"`
+	// Executable is the sling binary; "sling" (from PATH) by default.
+	Executable string `yaml:"executable"`
+	// Retries of a failed step (only failed streams run again).
+	Retries int `yaml:"retries"`
+	// Timeout of one step attempt, such as "30m".
+	Timeout string `yaml:"timeout"`
+	// Pool limits concurrency across steps.
+	Pool string `yaml:"pool"`
+	// Group is the asset group when meta sets none.
+	Group string `yaml:"group"`
+}
+
+// KeyPrefix is a key prefix written as "a/b" or as a list of parts.
+type KeyPrefix []string
+
+// UnmarshalYAML accepts a string ("raw" or "raw/pg") or a list.
+func (k *KeyPrefix) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "" {
+			*k = nil
+			return nil
+		}
+		*k = strings.Split(n.Value, "/")
+		return nil
+	case yaml.SequenceNode:
+		var l []string
+		if err := n.Decode(&l); err != nil {
+			return err
+		}
+		*k = l
+		return nil
+	}
+	return fmt.Errorf("line %d: key_prefix is \"a/b\" or a list of parts", n.Line)
+}
+
+// FamilyName returns the step family name: sling:<name or replication>.
+func (c *Config) FamilyName() string {
+	if c.Name != "" {
+		return "sling:" + c.Name
+	}
+	return "sling:" + c.Replication
+}
+
+// executable returns the sling binary: a bare name is looked up on PATH,
+// a relative path resolves against the project folder.
+func (c *Config) executable(projectDir string) string {
+	switch {
+	case c.Executable == "":
+		return "sling"
+	case strings.Contains(c.Executable, "/") && !filepath.IsAbs(c.Executable):
+		return filepath.Join(projectDir, c.Executable)
+	}
+	return c.Executable
+}
+
+// Validate reports problems found without reading files.
+func (c *Config) Validate() []error {
+	var errs []error
+	if c.Replication == "" {
+		errs = append(errs, errors.New("sling: replication is required (path of the replication YAML)"))
+	}
+	if c.Retries < 0 {
+		errs = append(errs, fmt.Errorf("sling %s: retries must be 0 or more, not %d", c.Replication, c.Retries))
+	}
+	if c.Timeout != "" {
+		if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("sling %s: timeout %q is not a positive duration such as 30m", c.Replication, c.Timeout))
+		}
+	}
+	for conn, res := range c.Connections {
+		if conn == "" || res == "" {
+			errs = append(errs, fmt.Errorf("sling %s: connections maps a connection name to a resource name; got %q: %q", c.Replication, conn, res))
+		}
+	}
+	for _, p := range c.KeyPrefix {
+		if p == "" {
+			errs = append(errs, fmt.Errorf("sling %s: key_prefix has an empty part", c.Replication))
+		}
+	}
+	return errs
+}
+
+// Load reads the tool's metadata and returns the asset specs and the step
+// families that run them: one spec per enabled stream (plus external specs
+// for the source tables they read) and one family for the file.
+func Load(ctx context.Context, cfg Config, projectDir string, resources map[string]engine.Resource) ([]asset.Spec, []engine.Family, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	path := cfg.Replication
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(projectDir, path)
+	}
+	rep, err := manifest.ReadFile(path, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if errs := rep.Validate(); len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	for conn, res := range cfg.Connections {
+		if _, ok := resources[res]; !ok {
+			return nil, nil, fmt.Errorf("sling %s: connection %s maps to resource %q, which elt.yaml does not define", cfg.Replication, conn, res)
+		}
+	}
+	family := cfg.FamilyName()
+	opts := translator.Options{
+		Replication: cfg.Replication,
+		Step:        family,
+		KeyPrefix:   cfg.KeyPrefix,
+		Group:       cfg.Group,
+		Lookup:      os.LookupEnv,
+	}
+	if cfg.ExpandWildcards {
+		opts.Expand, err = discoverWildcards(ctx, &cfg, rep, projectDir, resources)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	specs, err := translator.Translate(rep, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &Runner{cfg: cfg, path: path, exe: cfg.executable(projectDir), streams: translator.Streams(specs, cfg.Replication)}
+	fam := engine.Family{
+		Name:   family,
+		Runner: r,
+		Multi:  true,
+		Subset: true,
+		Retry:  engine.RetryPolicy{MaxRetries: cfg.Retries},
+		Kind:   "sling",
+	}
+	if cfg.Pool != "" {
+		fam.Pools = []string{cfg.Pool}
+	}
+	if cfg.Timeout != "" {
+		fam.Timeout, _ = time.ParseDuration(cfg.Timeout)
+	}
+	return specs, []engine.Family{fam}, nil
+}
+
+// StreamSelection returns the keys of the assets of replication (as
+// configured), limited to streams when given (names as written in the
+// file, or a discovered table of a wildcard stream). An unknown stream is
+// an error that lists the known ones.
+func StreamSelection(specs []asset.Spec, replication string, streams []string) ([]asset.Key, error) {
+	var keys []asset.Key
+	byStream := map[string][]asset.Key{}
+	found := false
+	for i := range specs {
+		s := &specs[i]
+		if s.External || s.Metadata["replication"] != replication {
+			continue
+		}
+		found = true
+		name, _ := s.Metadata["stream"].(string)
+		byStream[name] = append(byStream[name], s.Key)
+		if p, ok := s.Metadata["stream_pattern"].(string); ok {
+			byStream[p] = append(byStream[p], s.Key)
+		}
+		if len(streams) == 0 {
+			keys = append(keys, s.Key)
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("no sling replication %q is configured; check the sling: entries of elt.yaml", replication)
+	}
+	if len(streams) == 0 {
+		return keys, nil
+	}
+	var unknown []string
+	for _, st := range streams {
+		ks, ok := byStream[st]
+		if !ok {
+			unknown = append(unknown, st)
+			continue
+		}
+		for _, k := range ks {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("replication %s has no stream %s; known streams: %s", replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, replication), ", "))
+	}
+	return keys, nil
+}

@@ -1,0 +1,80 @@
+package sling
+
+import (
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/eltproject/elt/engine"
+	manifest "github.com/eltproject/elt/manifest/sling"
+)
+
+// Range formats a partition window for Sling's --range.
+//
+// elt windows are half-open, [start, end); Sling's range is inclusive at
+// both ends (update_key >= start AND update_key <= end). Passing end as is
+// would load rows stamped exactly at the boundary twice, once in each of
+// two adjacent windows. So the end sent to Sling is end minus one
+// microsecond, the finest step most warehouses store:
+//
+//	[2024-01-01 00:00, 2024-01-02 00:00) → "2024-01-01 00:00:00,2024-01-01 23:59:59.999999"
+//
+// Values are written in the window's own time zone, without an offset,
+// which is how Sling compares them with the update_key column.
+func Range(start, end time.Time) string {
+	const layout = "2006-01-02 15:04:05"
+	last := end.Add(-time.Microsecond)
+	return start.Format(layout) + "," + last.Format(layout+".000000")
+}
+
+// partitionArgs turns a time window into Sling flags: --mode backfill
+// --range when every planned stream has primary_key and update_key, or
+// just --range when every planned stream is incremental with an
+// update_key (its own mode plus the range).
+func partitionArgs(rep *manifest.Replication, plan []planned, p *engine.Partition) ([]string, error) {
+	if !p.HasWindow() {
+		return nil, nil
+	}
+	allBackfill, allIncremental := true, true
+	for _, pl := range plan {
+		s := findStream(rep, pl.stream)
+		if s == nil {
+			return nil, fmt.Errorf("sling %s: stream %s is no longer in the file", rep.File, pl.stream)
+		}
+		c := &s.Config
+		if c.UpdateKey == "" {
+			return nil, fmt.Errorf("%s:%d: stream %s cannot load the time window %s: add update_key (the column the window filters on)", rep.File, s.Line, s.Name, p.Key)
+		}
+		if len(c.PrimaryKey) == 0 {
+			allBackfill = false
+		}
+		if c.Mode != manifest.ModeIncremental && c.Mode != manifest.ModeBackfill {
+			allIncremental = false
+		}
+	}
+	rg := Range(p.Start, p.End)
+	switch {
+	case allBackfill:
+		return []string{"--mode", manifest.ModeBackfill, "--range", rg}, nil
+	case allIncremental:
+		return []string{"--range", rg}, nil
+	}
+	return nil, fmt.Errorf("sling %s: a time window needs every selected stream to have primary_key and update_key (backfill), or to be incremental with update_key", rep.File)
+}
+
+// findStream finds a planned stream in the file: by name, or the wildcard
+// stream a discovered table came from.
+func findStream(rep *manifest.Replication, name string) *manifest.Stream {
+	if s, ok := rep.Stream(name); ok {
+		return s
+	}
+	for i := range rep.Streams {
+		s := &rep.Streams[i]
+		if s.Ref.Wildcard {
+			if ok, _ := path.Match(normName(s.Name), normName(name)); ok {
+				return s
+			}
+		}
+	}
+	return nil
+}

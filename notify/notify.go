@@ -1,0 +1,149 @@
+// Package notify tells people about finished runs: a webhook that posts a
+// Slack-compatible JSON body, or a command that gets the run as JSON on
+// stdin and in ELT_NOTIFY_* variables.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Message describes a finished run.
+type Message struct {
+	Project  string            `json:"project"`
+	RunID    string            `json:"run_id"`
+	Status   string            `json:"status"`
+	Trigger  string            `json:"trigger,omitempty"`
+	Duration time.Duration     `json:"-"`
+	Failed   []string          `json:"failed,omitempty"` // "asset: reason"
+	Checks   []string          `json:"failed_checks,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Extra    map[string]string `json:"extra,omitempty"`
+}
+
+// Text is the one-paragraph summary used as the Slack "text".
+func (m Message) Text() string {
+	var b strings.Builder
+	icon := ":white_check_mark:"
+	if m.Status != "succeeded" {
+		icon = ":x:"
+	}
+	fmt.Fprintf(&b, "%s elt run %s in %s %s after %s", icon, m.RunID, m.Project, m.Status, m.Duration.Round(time.Millisecond))
+	if m.Error != "" {
+		fmt.Fprintf(&b, "\n%s", m.Error)
+	}
+	for _, f := range m.Failed {
+		fmt.Fprintf(&b, "\n• %s", f)
+	}
+	for _, c := range m.Checks {
+		fmt.Fprintf(&b, "\n• check %s", c)
+	}
+	return b.String()
+}
+
+// Webhook posts messages to a URL.
+type Webhook struct {
+	URL     string
+	Headers map[string]string
+	Client  *http.Client
+	Timeout time.Duration
+}
+
+// Send posts {"text": …, "elt": {...}}: Slack, Mattermost and most chat
+// webhooks show the text; other receivers read the "elt" object.
+func (w *Webhook) Send(ctx context.Context, m Message) error {
+	body, err := json.Marshal(map[string]any{"text": m.Text(), "elt": m})
+	if err != nil {
+		return err
+	}
+	timeout := w.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	keys := make([]string, 0, len(w.Headers))
+	for k := range w.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		req.Header.Set(k, w.Headers[k])
+	}
+	c := w.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("webhook: %s answered %s", redactURL(w.URL), resp.Status)
+	}
+	return nil
+}
+
+// redactURL keeps scheme and host of a webhook URL: its path often holds
+// a token.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			return u[:i+3+j] + "/…"
+		}
+	}
+	return u
+}
+
+// Command runs a program with the message as JSON on stdin.
+type Command struct {
+	Argv  []string
+	Shell string
+	Env   []string
+	Dir   string
+}
+
+// Send runs the command; a non-zero exit is an error with its output.
+func (c *Command) Send(ctx context.Context, m Message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var cmd *exec.Cmd
+	if c.Shell != "" {
+		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", c.Shell)
+	} else {
+		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	}
+	cmd.Dir = c.Dir
+	cmd.Env = append(append([]string{}, c.Env...),
+		"ELT_NOTIFY_RUN_ID="+m.RunID, "ELT_NOTIFY_STATUS="+m.Status, "ELT_NOTIFY_TEXT="+m.Text())
+	cmd.Stdin = bytes.NewReader(body)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("notification command: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Sender is a webhook or a command.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}

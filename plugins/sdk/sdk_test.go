@@ -1,0 +1,189 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
+	"github.com/hashicorp/go-plugin"
+)
+
+// echo is a test double plugin that reports what it received.
+type echo struct{}
+
+func (echo) Describe(_ context.Context, cfg Config) ([]asset.Spec, error) {
+	var c struct{ Name string }
+	if err := cfg.Decode(&c); err != nil {
+		return nil, err
+	}
+	return []asset.Spec{{
+		Key: asset.MustKey("raw", c.Name), Deps: []asset.Key{asset.MustKey("src")}, Group: "g", Kinds: []string{"api"},
+		Metadata: map[string]any{"n": 1.0}, Partitions: "daily", CodeVersion: "v1",
+		Checks: []asset.CheckSpec{{Name: "c1", Blocking: true, Severity: "error", Description: "d", Metadata: map[string]any{"x": "y"}}},
+	}}, nil
+}
+
+func (echo) Materialize(ctx context.Context, req *Request, emit engine.Emitter) error {
+	if string(req.Config) == `"fail"` {
+		return errors.New("told to fail")
+	}
+	for _, k := range req.Assets {
+		emit(engine.Materialized(k, map[string]any{
+			"partition": req.Partition.Key,
+			"start":     req.Partition.Start.Format(time.RFC3339),
+			"secret":    req.Resources["r"].Config["k"],
+			"step_dir":  req.StepDir,
+		}))
+	}
+	return nil
+}
+
+func (echo) Check(_ context.Context, req *CheckRequest) (engine.CheckResult, error) {
+	return engine.CheckResult{Passed: true, Severity: "warn", Message: req.Asset.String() + "/" + req.Check, Metadata: req.Metadata}, nil
+}
+
+func connect(t *testing.T, p Plugin) *Client {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: p}})
+	t.Cleanup(func() { _ = client.Close() })
+	raw, err := client.Dispense(PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(*Client)
+}
+
+func TestRoundTrip(t *testing.T) {
+	c := connect(t, echo{})
+	ctx := context.Background()
+
+	specs, err := c.Describe(ctx, Config(`{"name": "orders"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := specs[0]
+	if s.Key.String() != "raw/orders" || s.Deps[0].String() != "src" || s.Partitions != "daily" || s.CodeVersion != "v1" ||
+		s.Metadata["n"] != 1.0 || s.Checks[0].Name != "c1" || !s.Checks[0].Blocking || s.Checks[0].Metadata["x"] != "y" {
+		t.Errorf("spec = %+v", s)
+	}
+	if _, err := c.Describe(ctx, Config(`{"nmae": "x"}`)); err == nil || !strings.Contains(err.Error(), "nmae") {
+		t.Errorf("unknown config key: err = %v", err)
+	}
+
+	start := time.Date(2024, 3, 9, 0, 0, 0, 0, time.UTC)
+	var got []engine.Event
+	err = c.Materialize(ctx, &Request{
+		Assets:    []asset.Key{asset.MustKey("a"), asset.MustKey("b")},
+		Partition: &Partition{Key: "2024-03-09", Start: start, End: start.Add(24 * time.Hour)},
+		Resources: map[string]Resource{"r": {Type: "http", Config: map[string]string{"k": "v"}, Secret: []string{"k"}}},
+		StepDir:   "/tmp/x",
+	}, func(ev engine.Event) { got = append(got, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Asset.String() != "b" || got[0].Metadata["partition"] != "2024-03-09" ||
+		got[0].Metadata["start"] != "2024-03-09T00:00:00Z" || got[0].Metadata["secret"] != "v" || got[0].Metadata["step_dir"] != "/tmp/x" {
+		t.Errorf("events = %+v", got)
+	}
+
+	err = c.Materialize(ctx, &Request{Config: Config(`"fail"`)}, func(engine.Event) {})
+	var remote *RemoteError
+	if !errors.As(err, &remote) || remote.Msg != "told to fail" {
+		t.Errorf("err = %#v, want RemoteError(told to fail)", err)
+	}
+
+	r, err := c.Check(ctx, &CheckRequest{Asset: asset.MustKey("a"), Check: "c1", Metadata: map[string]any{"q": "z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Passed || r.Severity != "warn" || r.Message != "a/c1" || r.Metadata["q"] != "z" {
+		t.Errorf("check = %+v", r)
+	}
+}
+
+func TestCheckUnimplemented(t *testing.T) {
+	c := connect(t, struct{ Plugin }{echo{}}) // hides echo's Check
+	_, err := c.Check(context.Background(), &CheckRequest{Asset: asset.MustKey("a"), Check: "c"})
+	if err == nil || !strings.Contains(err.Error(), "does not implement sdk.Checker") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDecodeEvent(t *testing.T) {
+	tests := []struct {
+		in   string
+		want engine.EventType
+		err  string
+	}{
+		{`{"type": "log", "message": "hi"}`, engine.Log, ""},
+		{`{"type": "asset_materialized", "asset": ["a", "b"], "metadata": {"rows": 3}}`, engine.AssetMaterialized, ""},
+		{`{"type": "asset_failed", "asset": ["a"], "message": "x"}`, engine.AssetFailed, ""},
+		{`{"type": "check_evaluated", "asset": ["a"], "check": "c", "passed": false}`, engine.CheckEvaluated, ""},
+		{`{"type": "asset_materialized"}`, "", "without \"asset\""},
+		{`{"type": "check_evaluated", "asset": ["a"], "check": "c"}`, "", "needs"},
+		{`{"type": "run_succeeded"}`, "", "plugins send"},
+		{`{"type": "log", "asset": ["a", ""]}`, "", "plugin event"},
+		{`[`, "", "plugin event"},
+	}
+	for _, tt := range tests {
+		ev, err := DecodeEvent([]byte(tt.in))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("DecodeEvent(%s) err = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || ev.Type != tt.want {
+			t.Errorf("DecodeEvent(%s) = %v, %v", tt.in, ev.Type, err)
+		}
+	}
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add(`{"type": "check_evaluated", "asset": ["a"], "check": "c", "passed": true}`)
+	f.Add(`{"type": "asset_materialized", "asset": "a/b"}`)
+	f.Add(`{"type": "log"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		ev, err := DecodeEvent([]byte(s))
+		if err != nil {
+			return
+		}
+		switch ev.Type {
+		case engine.Log:
+		case engine.AssetMaterialized, engine.AssetFailed:
+			if ev.Asset.IsZero() {
+				t.Errorf("accepted %s without an asset", ev.Type)
+			}
+		case engine.CheckEvaluated:
+			if ev.Asset.IsZero() || ev.Check == "" || ev.Passed == nil {
+				t.Errorf("accepted an incomplete check event: %+v", ev)
+			}
+		default:
+			t.Errorf("accepted event type %q", ev.Type)
+		}
+	})
+}
+
+func TestConfigDecode(t *testing.T) {
+	var v struct{ A int }
+	if err := Config(nil).Decode(&v); err != nil || v.A != 0 {
+		t.Errorf("empty config: %v", err)
+	}
+	if err := Config(`{"A": 2}`).Decode(&v); err != nil || v.A != 2 {
+		t.Errorf("decode: %v, %d", err, v.A)
+	}
+	if err := Config(`{"B": 2}`).Decode(&v); err == nil {
+		t.Error("unknown field accepted")
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	h := Handshake()
+	if h.MagicCookieKey != "ELT_PLUGIN" || h.ProtocolVersion != 1 || h.MagicCookieValue == "" {
+		t.Errorf("handshake = %+v", h)
+	}
+}

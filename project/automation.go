@@ -1,0 +1,250 @@
+package project
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/schedule"
+	"github.com/eltproject/elt/store"
+)
+
+// Automation is the project's partitions, schedules and sensors.
+type Automation struct {
+	Partitions map[string]schedule.Definition
+	Schedules  []*schedule.Schedule
+	Sensors    []*schedule.Sensor
+	binding    *storeBinding
+}
+
+// storeBinding lets definitions and sensors built at load time read the
+// run store once a command opens it.
+type storeBinding struct {
+	st store.Store
+}
+
+func (b *storeBinding) Partitions(ctx context.Context, def string) ([]string, error) {
+	if b.st == nil {
+		return nil, fmt.Errorf("dynamic partitions %q need the run store", def)
+	}
+	return b.st.Partitions(ctx, def)
+}
+
+func (b *storeBinding) materializations(ctx context.Context) (map[asset.Key]time.Time, error) {
+	if b.st == nil {
+		return nil, fmt.Errorf("asset and freshness sensors need the run store")
+	}
+	m, err := b.st.LatestMaterializations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[asset.Key]time.Time, len(m))
+	for k, v := range m {
+		out[k] = v.Time
+	}
+	return out, nil
+}
+
+// BindStore gives dynamic partitions and sensors access to the run store.
+func (p *Project) BindStore(st store.Store) {
+	if p.Automation != nil {
+		p.Automation.binding.st = st
+	}
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadPartitions decodes `partitions:` (before the graph: assets refer to
+// them).
+func (p *Project) loadPartitions(root *yaml.Node, probs *problems) {
+	a := &Automation{Partitions: map[string]schedule.Definition{}, binding: &storeBinding{}}
+	p.Automation = a
+	pnode := valueOf(root, "partitions")
+	for _, name := range sortedNames(p.Config.Partitions) {
+		n := p.Config.Partitions[name]
+		var cfg schedule.PartitionsConfig
+		if !decodeIntegration(&n, &cfg, "partitions."+name, probs) {
+			continue
+		}
+		def, err := schedule.NewDefinition(name, cfg, a.binding)
+		if err != nil {
+			probs.addErr(lineOfKey(pnode, name), err)
+			continue
+		}
+		a.Partitions[name] = def
+	}
+}
+
+// loadAutomation checks asset partitions and decodes schedules and sensors
+// (after the graph: they select assets).
+func (p *Project) loadAutomation(root *yaml.Node, probs *problems) {
+	a := p.Automation
+	for _, s := range p.Graph.Specs() {
+		if s.Partitions != "" && a.Partitions[s.Partitions] == nil {
+			probs.add(0, "%s: asset %s uses partitions %q, which partitions: does not define (defined: %s)", s.Origin, s.Key, s.Partitions, strings.Join(sortedNames(a.Partitions), ", "))
+		}
+	}
+	snode := valueOf(root, "schedules")
+	for _, name := range sortedNames(p.Config.Schedules) {
+		n := p.Config.Schedules[name]
+		line := lineOfKey(snode, name)
+		var cfg schedule.ScheduleConfig
+		if !decodeIntegration(&n, &cfg, "schedules."+name, probs) {
+			continue
+		}
+		var def schedule.Definition
+		if cfg.Job != "" || cfg.Select != "" {
+			sel, err := p.Select(cfg.Job, nonEmpty(cfg.Select), nil)
+			if err != nil {
+				probs.add(line, "schedule %q: %v", name, err)
+				continue
+			}
+			d, err := p.partitionsOf(sel)
+			if err != nil {
+				probs.add(line, "schedule %q: %v", name, err)
+				continue
+			}
+			def = d
+		}
+		s, err := schedule.NewSchedule(name, cfg, def)
+		if err != nil {
+			probs.addErr(line, err)
+			continue
+		}
+		a.Schedules = append(a.Schedules, s)
+	}
+	sensNode := valueOf(root, "sensors")
+	env := schedule.SensorEnv{ProjectDir: p.Dir, Env: p.Env(), Materializations: a.binding.materializations}
+	for _, name := range sortedNames(p.Config.Sensors) {
+		n := p.Config.Sensors[name]
+		line := lineOfKey(sensNode, name)
+		var cfg schedule.SensorConfig
+		if !decodeIntegration(&n, &cfg, "sensors."+name, probs) {
+			continue
+		}
+		if cfg.Job != "" || cfg.Select != "" {
+			if _, err := p.Select(cfg.Job, nonEmpty(cfg.Select), nil); err != nil {
+				probs.add(line, "sensor %q: %v", name, err)
+				continue
+			}
+		}
+		for _, k := range cfg.Assets {
+			key, err := asset.ParseKey(k)
+			if err != nil || !p.Graph.Has(key) {
+				probs.add(line, "sensor %q watches unknown asset %q", name, k)
+			}
+		}
+		if cfg.AddPartitions != "" {
+			d := a.Partitions[cfg.AddPartitions]
+			if d == nil || d.Kind() != schedule.KindDynamic {
+				probs.add(line, "sensor %q: add_partitions %q must name a dynamic partitions definition", name, cfg.AddPartitions)
+				continue
+			}
+		}
+		s, err := schedule.NewSensor(name, cfg, env)
+		if err != nil {
+			probs.addErr(line, err)
+			continue
+		}
+		a.Sensors = append(a.Sensors, s)
+	}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// partitionsOf returns the one partitions definition shared by the
+// partitioned assets of sel (nil when none is partitioned).
+func (p *Project) partitionsOf(sel asset.Set) (schedule.Definition, error) {
+	names := map[string][]string{}
+	for _, s := range p.Graph.SetSpecs(sel) {
+		if s.Partitions != "" && !s.External {
+			names[s.Partitions] = append(names[s.Partitions], s.Key.String())
+		}
+	}
+	switch len(names) {
+	case 0:
+		return nil, nil
+	case 1:
+		for n := range names {
+			return p.Automation.Partitions[n], nil
+		}
+	}
+	var parts []string
+	for _, n := range sortedNames(names) {
+		ks := names[n]
+		if len(ks) > 3 {
+			ks = append(ks[:3], "…")
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", n, strings.Join(ks, ", ")))
+	}
+	return nil, fmt.Errorf("the selection mixes partitions definitions: %s; select assets of one at a time", strings.Join(parts, "; "))
+}
+
+// Definition returns the partitions definition named name.
+func (p *Project) Definition(name string) (schedule.Definition, error) {
+	d := p.Automation.Partitions[name]
+	if d == nil {
+		return nil, &Error{Problems: []Problem{{File: p.File, Msg: fmt.Sprintf("no partitions definition %q; defined: %s", name, strings.Join(sortedNames(p.Automation.Partitions), ", "))}}}
+	}
+	return d, nil
+}
+
+// PartitionFor resolves --partition KEY (or a range of keys) for the
+// selected assets. No key means an unpartitioned run: partitioned SQL
+// assets then rebuild in full.
+func (p *Project) PartitionFor(ctx context.Context, st store.Store, sel asset.Set, key string, keys []string) (*engine.Partition, error) {
+	if key == "" && len(keys) == 0 {
+		return nil, nil
+	}
+	p.BindStore(st)
+	def, err := p.partitionsOf(sel)
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{Msg: err.Error()}}}
+	}
+	if def == nil {
+		return nil, &Error{Problems: []Problem{{Msg: "--partition given, but none of the selected assets is partitioned"}}}
+	}
+	if len(keys) == 0 {
+		keys = []string{key}
+	}
+	now := time.Now()
+	for _, k := range keys {
+		ok, err := def.Contains(ctx, k, now)
+		if err != nil {
+			return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("partition %q of %s: %v", k, def.Name(), err)}}}
+		}
+		if !ok {
+			hint := ""
+			if all, err := def.Keys(ctx, now); err == nil && len(all) > 0 {
+				hint = fmt.Sprintf("; %s has %d keys, %s … %s", def.Name(), len(all), all[0], all[len(all)-1])
+			}
+			return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("partition %q is not a key of %s%s", k, def.Name(), hint)}}}
+		}
+	}
+	if len(keys) == 1 {
+		part, err := schedule.PartitionFor(def, keys[0])
+		if err != nil {
+			return nil, &Error{Problems: []Problem{{Msg: err.Error()}}}
+		}
+		return part, nil
+	}
+	return schedule.RangePartition(def, keys), nil
+}

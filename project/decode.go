@@ -1,0 +1,357 @@
+package project
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Problem is one thing wrong with the project, with its location.
+type Problem struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.File != "" && p.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
+	case p.File != "":
+		return p.File + ": " + p.Msg
+	}
+	return p.Msg
+}
+
+// Error lists every problem found while loading a project. It is a user
+// error: the CLI exits 2.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0].String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// problems collects Problems for one file.
+type problems struct {
+	file string
+	list []Problem
+}
+
+func (p *problems) add(line int, format string, args ...any) {
+	p.list = append(p.list, Problem{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) addErr(line int, err error) {
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if strings.TrimSpace(l) != "" {
+			p.add(line, "%s", strings.TrimSpace(l))
+		}
+	}
+}
+
+// interpolate replaces ${VAR} and ${VAR:-default} in every scalar of the
+// tree. $${ is a literal ${. A variable that is unset and has no default
+// is a problem at its line.
+func interpolate(n *yaml.Node, getenv func(string) (string, bool), p *problems) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		v, err := expand(n.Value, getenv)
+		if err != nil {
+			p.add(n.Line, "%v", err)
+		} else {
+			n.Value = v
+		}
+		return
+	}
+	for _, c := range n.Content {
+		interpolate(c, getenv, p)
+	}
+}
+
+// expand substitutes ${VAR} and ${VAR:-default} in s.
+func expand(s string, getenv func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "$${") {
+			b.WriteString("${")
+			i += 3
+			continue
+		}
+		if !strings.HasPrefix(s[i:], "${") {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("unclosed ${ in %q", s)
+		}
+		expr := s[i+2 : i+end]
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if !validEnvName(name) {
+			return "", fmt.Errorf("bad variable name %q in ${%s}; names are letters, digits and _", name, expr)
+		}
+		v, ok := getenv(name)
+		switch {
+		case ok && v != "":
+			b.WriteString(v)
+		case hasDef:
+			b.WriteString(def)
+		case ok:
+			// set but empty: empty
+		default:
+			return "", fmt.Errorf("environment variable %s is not set; export it or write ${%s:-default}", name, name)
+		}
+		i += end + 1
+	}
+	return b.String(), nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// checkKeys walks n against the Go type t and reports every mapping key
+// that t does not declare, with the allowed keys. Types that decode
+// themselves (yaml.Unmarshaler, yaml.Node, interfaces, maps of any) are
+// not looked into.
+func checkKeys(n *yaml.Node, t reflect.Type, what string, p *problems) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			checkKeys(c, t, what, p)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		checkKeys(n.Alias, t, what, p)
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[yaml.Node]() || reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]()) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // decode reports the type mismatch
+		}
+		fields := yamlFields(t)
+		_, open := fields[inlineMapKey]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				continue
+			}
+			ft, ok := fields[k.Value]
+			if !ok && open {
+				continue // an inline map takes any other key
+			}
+			if !ok {
+				allowed := make([]string, 0, len(fields))
+				for name := range fields {
+					allowed = append(allowed, name)
+				}
+				slices.Sort(allowed)
+				hint := ""
+				if near := nearest(k.Value, allowed); near != "" {
+					hint = fmt.Sprintf(" (did you mean %q?)", near)
+				}
+				p.add(k.Line, "unknown key %q in %s%s; allowed keys: %s", k.Value, what, hint, strings.Join(allowed, ", "))
+				continue
+			}
+			checkKeys(v, ft, what+"."+k.Value, p)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			checkKeys(n.Content[i+1], t.Elem(), what+"."+n.Content[i].Value, p)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", what, i), p)
+		}
+	}
+}
+
+// inlineMapKey marks, in yamlFields' result, a struct with an inline map.
+const inlineMapKey = "\x00inline"
+
+// yamlFields maps the YAML names of t's fields (following inline structs)
+// to their types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch ft.Kind() {
+			case reflect.Struct:
+				for k, v := range yamlFields(ft) {
+					out[k] = v
+				}
+			case reflect.Map:
+				out[inlineMapKey] = ft
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+// nearest returns the candidate closest to s when it is close enough to be
+// a likely typo.
+func nearest(s string, cands []string) string {
+	best, bestD := "", 3
+	for _, c := range cands {
+		if d := levenshtein(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// decodeNode decodes n into out, turning yaml.v3's type errors into
+// problems with lines.
+func decodeNode(n *yaml.Node, out any, p *problems) bool {
+	if err := n.Decode(out); err != nil {
+		var te *yaml.TypeError
+		if ok := asTypeError(err, &te); ok {
+			for _, e := range te.Errors {
+				line, msg := lineOf(e)
+				p.add(line, "%s", friendlyTypeError(msg))
+			}
+			return false
+		}
+		line, msg := lineOf(err.Error())
+		if line == 0 {
+			line = n.Line
+		}
+		p.add(line, "%s", msg)
+		return false
+	}
+	return true
+}
+
+func asTypeError(err error, te **yaml.TypeError) bool {
+	t, ok := err.(*yaml.TypeError)
+	if ok {
+		*te = t
+	}
+	return ok
+}
+
+// friendlyTypeError rewrites "cannot unmarshal !!str `abc` into int" into
+// words a user knows.
+func friendlyTypeError(msg string) string {
+	r := strings.NewReplacer("!!str", "a string", "!!int", "a number", "!!seq", "a list", "!!map", "a mapping", "!!bool", "true/false", "!!float", "a number")
+	return r.Replace(msg)
+}
+
+// readYAML parses a YAML file into a node tree.
+func readYAML(path string) (*yaml.Node, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		line, msg := lineOf(strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, &Error{Problems: []Problem{{File: path, Line: line, Msg: "malformed YAML: " + msg}}}
+	}
+	return &doc, nil
+}
+
+// strictDecode is for custom unmarshalers: it refuses unknown keys (the
+// first one, as an error with its line) and decodes n into out.
+func strictDecode(n *yaml.Node, out any, what string) error {
+	var probs problems
+	checkKeys(n, reflect.TypeOf(out), what, &probs)
+	if len(probs.list) > 0 {
+		return fmt.Errorf("line %d: %s", probs.list[0].Line, probs.list[0].Msg)
+	}
+	return n.Decode(out)
+}
+
+// lineOf splits a "line N: msg" error text into its parts.
+func lineOf(msg string) (int, string) {
+	var line int
+	if strings.HasPrefix(msg, "line ") {
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
+			if i := strings.IndexByte(msg, ':'); i >= 0 {
+				return line, strings.TrimSpace(msg[i+1:])
+			}
+		}
+	}
+	return 0, msg
+}

@@ -1,0 +1,233 @@
+// Package report turns a run's events into the formats CI systems read:
+// JUnit XML (one testcase per step and per check) and GitHub Actions
+// annotations with a Markdown step summary.
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/eltproject/elt/engine"
+)
+
+// Collector gathers the events of one run.
+type Collector struct {
+	Events []engine.Event
+}
+
+// Add records an event.
+func (c *Collector) Add(ev engine.Event) { c.Events = append(c.Events, ev) }
+
+// StepSummary is the outcome of one step.
+type StepSummary struct {
+	ID       string
+	Status   string
+	Attempts int
+	Duration time.Duration
+	Message  string
+	Assets   []string
+	started  time.Time
+}
+
+// CheckSummary is the outcome of one check.
+type CheckSummary struct {
+	Asset, Check, Status, Severity, Message string
+	Blocking                                bool
+}
+
+// Summary condenses the events.
+func (c *Collector) Summary() ([]StepSummary, []CheckSummary) {
+	steps := map[string]*StepSummary{}
+	var order []string
+	var checks []CheckSummary
+	for _, ev := range c.Events {
+		switch ev.Type {
+		case engine.StepStarted:
+			s := steps[ev.StepID]
+			if s == nil {
+				s = &StepSummary{ID: ev.StepID, started: ev.Time}
+				steps[ev.StepID] = s
+				order = append(order, ev.StepID)
+				if a, ok := ev.Metadata["assets"].([]string); ok {
+					s.Assets = a
+				} else if l, ok := ev.Metadata["assets"].([]any); ok {
+					for _, x := range l {
+						s.Assets = append(s.Assets, fmt.Sprint(x))
+					}
+				}
+			}
+			s.Attempts = ev.Attempt
+			s.Status = engine.StatusRunning
+		case engine.StepSucceeded, engine.StepFailed, engine.StepSkipped:
+			s := steps[ev.StepID]
+			if s == nil {
+				s = &StepSummary{ID: ev.StepID, started: ev.Time}
+				steps[ev.StepID] = s
+				order = append(order, ev.StepID)
+			}
+			s.Status = ev.Status
+			s.Message = ev.Message
+			if !s.started.IsZero() {
+				s.Duration = ev.Time.Sub(s.started)
+			}
+		case engine.CheckEvaluated:
+			checks = append(checks, CheckSummary{Asset: ev.Asset.String(), Check: ev.Check, Status: ev.Status,
+				Severity: ev.Severity, Message: ev.Message, Blocking: ev.Blocking})
+		}
+	}
+	out := make([]StepSummary, 0, len(order))
+	for _, id := range order {
+		out = append(out, *steps[id])
+	}
+	return out, checks
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:",chardata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+// WriteJUnit writes JUnit XML: a suite of steps and a suite of checks.
+func WriteJUnit(w io.Writer, runID string, c *Collector, total time.Duration) error {
+	steps, checks := c.Summary()
+	ss := junitSuite{Name: "elt run " + runID + " steps", Time: secs(total)}
+	for _, s := range steps {
+		tc := junitCase{Name: s.ID, ClassName: "elt.step", Time: secs(s.Duration)}
+		switch s.Status {
+		case engine.StatusSucceeded:
+		case engine.StatusSkipped, engine.StatusUpstreamFailed, engine.StatusBlockedByCheck:
+			tc.Skipped = &junitSkipped{Message: s.Message}
+			ss.Skipped++
+		default:
+			tc.Failure = &junitFailure{Message: firstLine(s.Message), Type: s.Status, Body: s.Message}
+			ss.Failures++
+		}
+		ss.Cases = append(ss.Cases, tc)
+	}
+	ss.Tests = len(ss.Cases)
+	cs := junitSuite{Name: "elt run " + runID + " checks", Time: "0"}
+	for _, ch := range checks {
+		tc := junitCase{Name: ch.Asset + ":" + ch.Check, ClassName: "elt.check", Time: "0"}
+		if ch.Status != "passed" {
+			typ := "failed"
+			if ch.Status == "warn" {
+				typ = "warn"
+			}
+			tc.Failure = &junitFailure{Message: firstLine(ch.Message), Type: typ, Body: ch.Message}
+			cs.Failures++
+		}
+		cs.Cases = append(cs.Cases, tc)
+	}
+	cs.Tests = len(cs.Cases)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(junitSuites{Suites: []junitSuite{ss, cs}}); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// GitHubAnnotations writes ::error / ::warning workflow commands for failed
+// steps and checks.
+func GitHubAnnotations(w io.Writer, c *Collector) {
+	steps, checks := c.Summary()
+	for _, s := range steps {
+		if s.Status == engine.StatusFailed {
+			fmt.Fprintf(w, "::error title=elt step %s failed::%s\n", ghEscape(s.ID), ghEscape(s.Message))
+		}
+	}
+	for _, ch := range checks {
+		switch ch.Status {
+		case "failed":
+			fmt.Fprintf(w, "::error title=check %s:%s failed::%s\n", ghEscape(ch.Asset), ghEscape(ch.Check), ghEscape(ch.Message))
+		case "warn":
+			fmt.Fprintf(w, "::warning title=check %s:%s::%s\n", ghEscape(ch.Asset), ghEscape(ch.Check), ghEscape(ch.Message))
+		}
+	}
+}
+
+// ghEscape escapes workflow-command data.
+func ghEscape(s string) string {
+	r := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
+	return r.Replace(s)
+}
+
+// GitHubSummary writes a Markdown summary for $GITHUB_STEP_SUMMARY.
+func GitHubSummary(w io.Writer, runID, status string, c *Collector, total time.Duration) {
+	steps, checks := c.Summary()
+	icon := "✅"
+	if status != engine.StatusSucceeded {
+		icon = "❌"
+	}
+	fmt.Fprintf(w, "### %s elt run `%s` %s in %s\n\n", icon, runID, status, total.Round(time.Millisecond))
+	fmt.Fprintln(w, "| step | status | attempts | duration |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	sort.SliceStable(steps, func(i, j int) bool { return rank(steps[i].Status) < rank(steps[j].Status) })
+	for _, s := range steps {
+		fmt.Fprintf(w, "| `%s` | %s | %d | %s |\n", s.ID, s.Status, s.Attempts, s.Duration.Round(time.Millisecond))
+	}
+	var bad []CheckSummary
+	for _, ch := range checks {
+		if ch.Status != "passed" {
+			bad = append(bad, ch)
+		}
+	}
+	fmt.Fprintf(w, "\n%d checks, %d not passed\n", len(checks), len(bad))
+	for _, ch := range bad {
+		fmt.Fprintf(w, "- **%s** `%s:%s`: %s\n", ch.Status, ch.Asset, ch.Check, firstLine(ch.Message))
+	}
+}
+
+func rank(status string) int {
+	switch status {
+	case engine.StatusFailed:
+		return 0
+	case engine.StatusSucceeded:
+		return 2
+	}
+	return 1
+}
