@@ -48,7 +48,19 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 	}
 	todo := x.runnable(ctx, st)
 	if len(todo) == 0 {
-		x.emit(ctx, Event{Type: StepSkipped, StepID: st.ID, Status: StatusSkipped, Message: "every asset's upstream failed"})
+		msg := "every asset's upstream failed"
+		x.mu.Lock()
+		blocked := true
+		for _, k := range st.Assets {
+			if x.assets[k] != StatusBlockedByCheck {
+				blocked = false
+			}
+		}
+		x.mu.Unlock()
+		if blocked {
+			msg = "blocked by a failed blocking check upstream"
+		}
+		x.emit(ctx, Event{Type: StepSkipped, StepID: st.ID, Status: StatusSkipped, Message: msg})
 		return StatusSkipped
 	}
 	fam := x.e.Families[st.Family]

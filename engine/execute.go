@@ -279,6 +279,10 @@ func (x *execution) runnable(ctx context.Context, st *Step) []asset.Key {
 				status, why = StatusBlockedByCheck, "a blocking check of "+d.String()+" failed"
 				break
 			}
+			if ds == StatusBlockedByCheck {
+				status, why = StatusBlockedByCheck, d.String()+" was blocked by a failed check upstream"
+				break
+			}
 			if ds != StatusSucceeded {
 				status, why = StatusUpstreamFailed, d.String()+" "+ds
 				break
@@ -351,4 +355,3 @@ func (x *execution) logFile(st *Step, attempt int) (*os.File, string, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	return f, path, err
 }
-

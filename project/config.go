@@ -20,18 +20,18 @@ type Config struct {
 	Assets      []AssetConfig             `yaml:"assets"`
 	// Checks attach checks to assets defined elsewhere (dbt models, Sling
 	// streams): each entry names its asset.
-	Checks        []yaml.Node            `yaml:"checks"`
-	Jobs          map[string]JobConfig   `yaml:"jobs"`
-	Partitions    map[string]yaml.Node   `yaml:"partitions"`
-	Schedules     map[string]yaml.Node   `yaml:"schedules"`
-	Sensors       map[string]yaml.Node   `yaml:"sensors"`
-	Notifications []NotificationConfig   `yaml:"notifications"`
-	Plugins       map[string]PluginDecl  `yaml:"plugins"`
-	DBT           []yaml.Node            `yaml:"dbt"`
-	Sling         []yaml.Node            `yaml:"sling"`
-	DLT           []yaml.Node            `yaml:"dlt"`
-	Defaults      DefaultsConfig         `yaml:"defaults"`
-	Vars          map[string]string      `yaml:"vars"`
+	Checks        []yaml.Node           `yaml:"checks"`
+	Jobs          map[string]JobConfig  `yaml:"jobs"`
+	Partitions    map[string]yaml.Node  `yaml:"partitions"`
+	Schedules     map[string]yaml.Node  `yaml:"schedules"`
+	Sensors       map[string]yaml.Node  `yaml:"sensors"`
+	Notifications []NotificationConfig  `yaml:"notifications"`
+	Plugins       map[string]PluginDecl `yaml:"plugins"`
+	DBT           []yaml.Node           `yaml:"dbt"`
+	Sling         []yaml.Node           `yaml:"sling"`
+	DLT           []yaml.Node           `yaml:"dlt"`
+	Defaults      DefaultsConfig        `yaml:"defaults"`
+	Vars          map[string]string     `yaml:"vars"`
 }
 
 // DefaultsConfig applies to every asset that does not say otherwise.

@@ -202,7 +202,7 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 	for _, s := range plan.Steps {
 		planned = append(planned, s.Assets...)
 	}
-	if err := st.LockAssets(ctx, runID, planned); err != nil {
+	if err := st.LockAssets(ctx, runID, lockKeys(planned, part)); err != nil {
 		return nil, &RunError{Err: err}
 	}
 	defer func() { _ = st.UnlockAssets(context.WithoutCancel(ctx), runID) }()
@@ -270,4 +270,29 @@ func (p *Project) lastMaterializedFunc(ctx context.Context, st store.Store) func
 		}
 		return time.Time{}
 	}
+}
+
+// lockKeys are the keys a run locks: the assets themselves, or for a
+// partitioned run each (asset, partition) pair, so runs of different
+// partitions of one asset may go on at once (backfills).
+func lockKeys(keys []asset.Key, part *engine.Partition) []asset.Key {
+	if part == nil {
+		return keys
+	}
+	pkeys := part.Keys
+	if len(pkeys) == 0 {
+		pkeys = []string{part.Key}
+	}
+	out := make([]asset.Key, 0, len(keys)*len(pkeys))
+	for _, k := range keys {
+		for _, pk := range pkeys {
+			lk, err := asset.NewKey(append(k.Parts(), "[partition "+strings.ReplaceAll(pk, "/", "%2F")+"]")...)
+			if err != nil {
+				out = append(out, k)
+				continue
+			}
+			out = append(out, lk)
+		}
+	}
+	return out
 }

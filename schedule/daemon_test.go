@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 )
 
@@ -397,5 +398,56 @@ func TestDaemonHourlyPartitionsDST(t *testing.T) {
 		if len(got) != day.want || len(slices.Compact(slices.Clone(got))) != day.want {
 			t.Errorf("%s: ran %d windows %v, want %d distinct", day.date, len(got), got, day.want)
 		}
+	}
+}
+
+// TestDaemonNotifyAndAddOnly checks requests that start no run: a
+// freshness sensor's notification and a command sensor's add-only line.
+func TestDaemonNotifyAndAddOnly(t *testing.T) {
+	ctx := context.Background()
+	ms := newMemStore()
+	mats := &fakeMats{m: map[asset.Key]time.Time{}}
+	fresh, err := NewSensor("fresh", SensorConfig{Type: SensorFreshness, Assets: []string{"marts/orders"}, MaxAge: time.Hour, Action: "notify"}, SensorEnv{Materializations: mats.get})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add, err := NewSensor("add", SensorConfig{Type: SensorCommand, Command: Command{Argv: []string{os.Args[0]}}}, fakeSensorEnv(t, "addonly"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []RunRequest
+	l := &recordingLauncher{}
+	d := &Daemon{Store: ms, Launch: l.launch, Sensors: []*Sensor{fresh, add},
+		Notify: func(_ context.Context, r RunRequest) error { notes = append(notes, r); return nil }}
+	rep, err := d.Tick(ctx, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Wait()
+	if len(rep.Launched) != 0 || len(l.keys()) != 0 {
+		t.Errorf("launched %+v", rep.Launched)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0].Reason, "marts/orders never materialized") {
+		t.Errorf("notifications = %+v", notes)
+	}
+	if keys, _ := ms.Partitions(ctx, "files"); !slices.Equal(keys, []string{"x.csv", "y.csv"}) {
+		t.Errorf("added partitions = %v", keys)
+	}
+}
+
+func TestMemoMaterializations(t *testing.T) {
+	clock := NewFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	calls := 0
+	f := MemoMaterializations(clock, time.Second, func(context.Context) (map[asset.Key]time.Time, error) {
+		calls++
+		return map[asset.Key]time.Time{}, nil
+	})
+	for range 3 {
+		f(context.Background())
+	}
+	clock.Advance(time.Second)
+	f(context.Background())
+	if calls != 2 {
+		t.Errorf("%d queries, want 2 (one per second)", calls)
 	}
 }

@@ -35,6 +35,9 @@ func fakeSensor(mode string) int {
 		fmt.Printf(`{"partition_key": "file-%d.csv", "add_partitions": {"files": ["file-%d.csv"]}, "tags": {"source": "ftp"}}`+"\n", n, n)
 		fmt.Printf(`{"cursor": "%d"}`+"\n", n)
 		return 0
+	case "addonly":
+		fmt.Println(`{"add_partitions": {"files": ["x.csv", "y.csv"]}}`)
+		return 0
 	case "fail":
 		fmt.Println("cannot reach the FTP server")
 		return 3

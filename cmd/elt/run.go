@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -92,10 +91,6 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	res, err := p.Run(ctx, st, opts)
 	view.close()
 	if err != nil {
-		var re *project.RunError
-		if errors.As(err, &re) {
-			return fmt.Errorf("%w; wait for that run or pick other assets", re.Err)
-		}
 		return err
 	}
 	if o.junit != "" {

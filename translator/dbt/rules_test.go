@@ -194,3 +194,54 @@ func TestDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestFixtureFacts pins the facts checked by hand in the golden files.
+func TestFixtureFacts(t *testing.T) {
+	jaffle, err := Translate(loadFixture(t, "jaffle_shop_classic_v9"), Options{Family: "dbt:jaffle_shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keyStrings(specByKey(t, jaffle, "customers").Deps); got != "stg_customers stg_orders stg_payments" {
+		t.Errorf("customers deps = %q", got)
+	}
+	orders := specByKey(t, jaffle, "orders")
+	if c, ok := orders.Check("relationships_orders_customer_id__customer_id__ref_customers_"); !ok || !c.Blocking || c.Severity != "error" {
+		t.Errorf("relationships check on orders = %+v, %v (severity ERROR in the manifest)", c, ok)
+	}
+	balboa, err := Translate(loadFixture(t, "datacoves_balboa_v12"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"stg_country_populations_v1", "stg_country_populations_v2", "stg_country_populations_v3"} {
+		specByKey(t, balboa, k)
+	}
+	cp := specByKey(t, balboa, "L2_COUNTRY_DEMOGRAPHICS/country_population")
+	if cp.Group != "marketing" || strings.Join(cp.Owners, ",") != "markeeting@example.com" || keyStrings(cp.Deps) != "stg_country_populations_v2" {
+		t.Errorf("country_population: group %q owners %v deps %v", cp.Group, cp.Owners, cp.Deps)
+	}
+	// flipside v4 has no attached_node: generic tests find their model
+	// through depends_on; the singular test with two parents is dropped.
+	flip, err := Translate(loadFixture(t, "flipside_ethereum_v4"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := 0
+	for _, s := range flip {
+		checks += len(s.Checks)
+		if _, ok := s.Check("silver__transactions__tx-gap"); ok {
+			t.Errorf("multi-parent test attached to %s", s.Key)
+		}
+	}
+	if checks != 600 {
+		t.Errorf("%d checks, want 600 (601 tests, one with two parents and no meta ref)", checks)
+	}
+}
+
+func TestBadMetaKey(t *testing.T) {
+	m := loadShop(t)
+	m.Nodes["model.shop.orders"].Meta = map[string]any{"dagster": map[string]any{"asset_key": []any{"a/b"}}}
+	_, err := Translate(m, Options{})
+	if err == nil || !strings.Contains(err.Error(), "model.shop.orders (models/marts/orders.sql)") || !strings.Contains(err.Error(), "contains") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,116 @@
+package project
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eltproject/elt/engine"
+)
+
+// benchProject writes an elt.yaml and loads it with its store.
+func benchProject(b *testing.B, yaml string) (*Project, func()) {
+	b.Helper()
+	dir := b.TempDir()
+	path := filepath.Join(dir, FileName)
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	p, err := Load(context.Background(), path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, func() {}
+}
+
+// wideDAG is n `true` command assets in layers of 100, each depending on
+// one asset of the layer before.
+func wideDAG(n int) string {
+	r := rand.New(rand.NewPCG(7, 7))
+	var sb strings.Builder
+	sb.WriteString("name: bench\nassets:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "  - key: a%d\n    command: [\"/bin/true\"]\n", i)
+		if i >= 100 {
+			fmt.Fprintf(&sb, "    deps: [a%d]\n", (i/100-1)*100+r.IntN(100))
+		}
+	}
+	return sb.String()
+}
+
+// BenchmarkRun1000True is the engine's overhead figure: 1,000 assets whose
+// command is /bin/true, run at --concurrency 2 with every event written to
+// the SQLite store, against a shell loop running /bin/true 1,000 times.
+// The ratio metric is elt's time over the loop's.
+func BenchmarkRun1000True(b *testing.B) {
+	loop := func() time.Duration {
+		start := time.Now()
+		if out, err := exec.Command("/bin/sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done").CombinedOutput(); err != nil {
+			b.Fatalf("shell loop: %v %s", err, out)
+		}
+		return time.Since(start)
+	}
+	p, _ := benchProject(b, wideDAG(1000))
+	ctx := context.Background()
+	var eltTotal, loopTotal time.Duration
+	for b.Loop() {
+		st, err := p.OpenStore(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		res, err := p.Run(ctx, st, RunOptions{Concurrency: 2})
+		eltTotal += time.Since(start)
+		if err != nil || res.Status != engine.StatusSucceeded {
+			b.Fatalf("run: %v %+v", err, res)
+		}
+		st.Close()
+		loopTotal += loop()
+	}
+	n := float64(b.N)
+	b.ReportMetric(eltTotal.Seconds()/n, "elt-s/run")
+	b.ReportMetric(loopTotal.Seconds()/n, "loop-s/run")
+	b.ReportMetric(eltTotal.Seconds()/loopTotal.Seconds(), "ratio")
+}
+
+// BenchmarkMakespanSleeps runs 8 chains of 5 `sleep 0.1` steps at
+// concurrency 4; the lower bound is max(critical path 0.5s, work 4s / 4) =
+// 1s. The ratio metric is the makespan over that bound.
+func BenchmarkMakespanSleeps(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("name: sleeps\nassets:\n")
+	const chains, length = 8, 5
+	for c := 0; c < chains; c++ {
+		for i := 0; i < length; i++ {
+			fmt.Fprintf(&sb, "  - key: c%d/s%d\n    command: [\"sleep\", \"0.1\"]\n", c, i)
+			if i > 0 {
+				fmt.Fprintf(&sb, "    deps: [c%d/s%d]\n", c, i-1)
+			}
+		}
+	}
+	p, _ := benchProject(b, sb.String())
+	ctx := context.Background()
+	bound := max(time.Duration(length)*100*time.Millisecond, time.Duration(chains*length)*100*time.Millisecond/4)
+	var total time.Duration
+	for b.Loop() {
+		st, err := p.OpenStore(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		res, err := p.Run(ctx, st, RunOptions{Concurrency: 4})
+		total += time.Since(start)
+		if err != nil || res.Status != engine.StatusSucceeded {
+			b.Fatalf("run: %v", err)
+		}
+		st.Close()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "makespan-s")
+	b.ReportMetric(total.Seconds()/float64(b.N)/bound.Seconds(), "ratio")
+}
