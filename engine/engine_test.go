@@ -464,3 +464,52 @@ func TestSecretsRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestSlotsPriorityAndCancel(t *testing.T) {
+	s := newSlots(1)
+	if err := s.acquire(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	var order []int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range []int{1, 5, 3} {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			if err := s.acquire(context.Background(), p); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, p)
+			mu.Unlock()
+			s.release()
+		}(p)
+	}
+	// A canceled waiter leaves the queue without taking a slot.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.acquire(ctx, 100) }()
+	for {
+		s.mu.Lock()
+		n := len(s.waiters)
+		s.mu.Unlock()
+		if n == 4 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled acquire = %v", err)
+	}
+	s.release()
+	wg.Wait()
+	if !slices.Equal(order, []int{5, 3, 1}) {
+		t.Fatalf("order %v, want highest priority first", order)
+	}
+	if s.free != 1 {
+		t.Fatalf("free = %d after all released", s.free)
+	}
+}

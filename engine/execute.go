@@ -77,7 +77,8 @@ type execution struct {
 	e       *Engine
 	opts    ExecOptions
 	plan    *Plan
-	global  *semaphore.Weighted
+	global  *slots
+	prio    map[string]int // longest chain of steps from a step to a sink
 	pools   map[string]*semaphore.Weighted
 	mu      sync.Mutex
 	assets  map[asset.Key]string // final status per asset
@@ -110,7 +111,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if conc <= 0 {
 		conc = 1
 	}
-	x.global = semaphore.NewWeighted(int64(conc))
+	x.global = newSlots(conc)
 	for _, st := range plan.Steps {
 		for _, p := range st.Pools {
 			if x.pools[p] == nil {
@@ -126,6 +127,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 			x.down[d] = append(x.down[d], st)
 		}
 	}
+	x.prio = stepPriorities(plan, x.down)
 	if err := os.MkdirAll(e.runDir(opts.RunID), 0o755); err != nil {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}
@@ -328,7 +330,7 @@ func sortedPools(st *Step) []string {
 
 func (x *execution) acquire(ctx context.Context, st *Step) (release func(), err error) {
 	var held []*semaphore.Weighted
-	release = func() {
+	releasePools := func() {
 		for i := len(held) - 1; i >= 0; i-- {
 			held[i].Release(1)
 		}
@@ -336,17 +338,36 @@ func (x *execution) acquire(ctx context.Context, st *Step) (release func(), err 
 	for _, p := range sortedPools(st) {
 		s := x.pools[p]
 		if err := s.Acquire(ctx, 1); err != nil {
-			release()
+			releasePools()
 			return nil, err
 		}
 		held = append(held, s)
 	}
-	if err := x.global.Acquire(ctx, 1); err != nil {
-		release()
+	if err := x.global.acquire(ctx, x.prio[st.ID]); err != nil {
+		releasePools()
 		return nil, err
 	}
-	held = append(held, x.global)
-	return release, nil
+	return func() {
+		x.global.release()
+		releasePools()
+	}, nil
+}
+
+// stepPriorities gives each step the number of steps on its longest path
+// to a sink: the critical path the scheduler favours.
+func stepPriorities(plan *Plan, down map[string][]*Step) map[string]int {
+	prio := make(map[string]int, len(plan.Steps))
+	// Plan steps are ordered by level, so walking backwards sees every
+	// downstream step first.
+	for i := len(plan.Steps) - 1; i >= 0; i-- {
+		st := plan.Steps[i]
+		p := 1
+		for _, d := range down[st.ID] {
+			p = max(p, prio[d.ID]+1)
+		}
+		prio[st.ID] = p
+	}
+	return prio
 }
 
 // logFile opens the attempt's log file.

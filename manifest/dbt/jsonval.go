@@ -3,9 +3,9 @@ package dbt
 import (
 	"bytes"
 	"hash/crc32"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-	"strings"
 	"unsafe"
 
 	"github.com/tidwall/gjson"

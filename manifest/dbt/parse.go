@@ -53,7 +53,7 @@ func parseManifest(s *scanner) (*Manifest, error) {
 			}
 			return p.metadata(raw)
 		case "nodes":
-			return s.object(func([]byte) error { return p.node(s) })
+			return p.nodes(s)
 		case "sources":
 			return s.object(func([]byte) error { return p.source(s) })
 		case "macros":
@@ -145,9 +145,10 @@ func (p *parser) eachMember(s *scanner, fn func(key string, val []byte)) error {
 	})
 }
 
-func (p *parser) node(s *scanner) error {
+// node reads one node from walk, which hands each member to its argument.
+func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, error) {
 	n := &Node{Config: Config{Enabled: true}}
-	err := p.eachMember(s, func(key string, v []byte) {
+	err := walk(func(key string, v []byte) {
 		switch key {
 		case "unique_id":
 			n.UniqueID = p.str(v)
@@ -229,16 +230,20 @@ func (p *parser) node(s *scanner) error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("node %s: %w", n.UniqueID, err)
+		return nil, fmt.Errorf("node %s: %w", n.UniqueID, err)
 	}
 	if n.UniqueID == "" {
-		return fmt.Errorf("%s: a node has no unique_id; is this a dbt manifest?", p.s.name)
+		return nil, fmt.Errorf("%s: a node has no unique_id; is this a dbt manifest?", p.s.name)
 	}
+	return n, nil
+}
+
+// addNode records a parsed node.
+func (p *parser) addNode(n *Node) {
 	if p.firstPk == "" && n.ResourceType == "model" {
 		p.firstPk = n.PackageName
 	}
 	p.m.Nodes[n.UniqueID] = n
-	return nil
 }
 
 func (p *parser) dependsOn(v []byte) DependsOn {
@@ -346,4 +351,3 @@ func buildChildMap(pm map[string][]string) map[string][]string {
 	}
 	return cm
 }
-

@@ -154,4 +154,3 @@ func (p *parser) macro(s *scanner) error {
 	p.m.Macros[mc.UniqueID] = mc
 	return nil
 }
-

@@ -41,6 +41,9 @@ type syntaxError struct {
 }
 
 func (e *syntaxError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: invalid JSON at byte %d: %s", e.Name, e.Offset, e.Msg)
+	}
 	return fmt.Sprintf("%s:%d: invalid JSON at byte %d: %s", e.Name, e.Line, e.Offset, e.Msg)
 }
 
@@ -178,7 +181,20 @@ func (s *scanner) scan(hold bool) (start, end int, err error) {
 				i++
 				continue
 			}
-			p := bytes.IndexByte(s.buf[i:], '"')
+			// Most strings are short keys and names: look at a few bytes
+			// before paying for a vectorized search.
+			p := -1
+			for j, end := i, min(i+16, len(s.buf)); j < end; j++ {
+				if s.buf[j] == '"' {
+					p = j - i
+					break
+				}
+			}
+			if p < 0 && i+16 < len(s.buf) {
+				if p = bytes.IndexByte(s.buf[i+16:], '"'); p >= 0 {
+					p += 16
+				}
+			}
 			if p < 0 {
 				n := 0
 				for j := len(s.buf) - 1; j >= i && s.buf[j] == '\\'; j-- {

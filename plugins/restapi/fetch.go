@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/eltproject/elt/plugins/sdk"
 	"github.com/tidwall/gjson"
@@ -33,6 +34,9 @@ type fetcher struct {
 	vars    map[string]string // {start}, {end}, {cursor}, {partition}
 
 	requests, retries int
+	// sizeHint and countHint are the last page's body size and record
+	// count: pages are usually alike, so buffers are sized up front.
+	sizeHint, countHint int
 }
 
 // authFunc builds the request decorator from the auth resource. Credential
@@ -140,10 +144,11 @@ func (f *fetcher) walk(ctx context.Context, out func(page) error) error {
 		if err != nil {
 			return err
 		}
-		recs, err := records(body, f.cfg.Records)
+		recs, err := records(body, f.cfg.Records, f.countHint)
 		if err != nil {
 			return fmt.Errorf("page %d (%s): %w", n, f.safeURL(u), err)
 		}
+		f.sizeHint, f.countHint = len(body), len(recs)
 		if err := out(page{number: n, records: recs, bytes: len(body)}); err != nil {
 			return err
 		}
@@ -184,19 +189,30 @@ func (f *fetcher) walk(ctx context.Context, out func(page) error) error {
 	}
 }
 
-// records returns the array of records at path in body.
-func records(body []byte, path string) ([]gjson.Result, error) {
+// records returns the array of records at path in body. The results point
+// into body, which must not change afterwards (each page has its own).
+func records(body []byte, path string, hint int) ([]gjson.Result, error) {
+	var js string
+	if len(body) > 0 {
+		// No copy: gjson only reads, and body is never written again.
+		js = unsafe.String(&body[0], len(body))
+	}
 	var r gjson.Result
 	if path == "" {
-		r = gjson.ParseBytes(body)
+		r = gjson.Parse(js)
 	} else {
-		r = gjson.GetBytes(body, path)
+		r = gjson.Get(js, path)
 	}
 	switch {
 	case r.IsArray():
-		return r.Array(), nil
+		recs := make([]gjson.Result, 0, hint)
+		r.ForEach(func(_, v gjson.Result) bool {
+			recs = append(recs, v)
+			return true
+		})
+		return recs, nil
 	case !r.Exists() || r.Type == gjson.Null:
-		if !gjson.ValidBytes(body) {
+		if !gjson.Valid(js) {
 			return nil, errors.New("response body is not JSON")
 		}
 		return nil, nil
@@ -281,8 +297,8 @@ func (f *fetcher) once(ctx context.Context, u *url.URL) ([]byte, http.Header, in
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
+	if n := max(resp.ContentLength, int64(f.sizeHint)+512); n > 0 && n < 1<<30 {
+		buf.Grow(int(n))
 	}
 	if _, err := io.Copy(&buf, resp.Body); err != nil {
 		if rctx.Err() != nil && ctx.Err() == nil {
@@ -310,6 +326,10 @@ func redact(s string, secrets []string) string {
 	return s
 }
 
+// maxRetryAfter bounds a believable Retry-After; a longer one is ignored
+// (the usual backoff applies) rather than stalling the step for days.
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter parses a Retry-After header: delay seconds or an HTTP date.
 func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -317,7 +337,7 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 || n > 24*3600 {
+		if n < 0 || n > int64(maxRetryAfter/time.Second) {
 			return 0, false
 		}
 		return time.Duration(n) * time.Second, true
@@ -327,8 +347,11 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	d := t.Sub(now)
-	if d < 0 {
+	switch {
+	case d < 0:
 		d = 0
+	case d > maxRetryAfter:
+		return 0, false
 	}
 	return d, true
 }

@@ -147,10 +147,11 @@ func (p *Plugin) Materialize(ctx context.Context, req *sdk.Request, emit engine.
 		partKey = req.Partition.Key
 	}
 	var total windowStats
+	limit := newLimiter(cfg.RateLimit) // one budget for the whole step
 	for i, w := range windows {
 		job := &windowJob{
 			cfg: cfg, conn: conn, key: key.String(), w: w, cursorMode: cursorMode, now: now,
-			fetch: &fetcher{cfg: cfg, client: p.httpClient(), auth: auth, limit: newLimiter(cfg.RateLimit), secrets: secrets,
+			fetch: &fetcher{cfg: cfg, client: p.httpClient(), auth: auth, limit: limit, secrets: secrets,
 				vars: map[string]string{"start": "", "end": "", "cursor": cursor, "partition": partKey}},
 			table: &table{schema: schema, name: name},
 		}
@@ -162,20 +163,20 @@ func (p *Plugin) Materialize(ctx context.Context, req *sdk.Request, emit engine.
 			job.fetch.vars["start"] = formatTime(w.Start, format)
 			job.fetch.vars["end"] = formatTime(w.End, format)
 		}
+		what, noun := "window "+w.String(), "window"
+		if w.isZero() {
+			what, noun = "full refresh", "refresh"
+		}
 		st, err := job.run(ctx)
 		if err != nil {
 			done := ""
 			if i > 0 {
 				done = fmt.Sprintf(" (%d earlier window(s) were committed)", i)
 			}
-			what, noun := "window "+w.String(), "window"
-			if w.isZero() {
-				what, noun = "full refresh", "refresh"
-			}
 			return fmt.Errorf("restapi %s: %s: %w; nothing of this %s was committed%s", key, what, err, noun, done)
 		}
-		emit(engine.LogLine(fmt.Sprintf("restapi %s: window %s: %d rows from %d pages (%d requests, %d retries, %d rows replaced, %d skipped) in %s",
-			key, w, st.rows, st.pages, st.requests, st.retries, st.deleted, st.skipped, st.duration.Round(time.Millisecond))))
+		emit(engine.LogLine(fmt.Sprintf("restapi %s: %s: %d rows from %d pages (%d requests, %d retries, %d rows replaced, %d skipped) in %s",
+			key, what, st.rows, st.pages, st.requests, st.retries, st.deleted, st.skipped, st.duration.Round(time.Millisecond))))
 		total.add(st)
 		if cursorMode {
 			cursor = formatTime(w.End, "rfc3339")

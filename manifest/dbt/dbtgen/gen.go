@@ -215,9 +215,11 @@ func (g *gen) write() {
 	g.raw(`},"group_map":{},"saved_queries":{},"semantic_models":{},"unit_tests":{}}`)
 }
 
-func (g *gen) modelID(i int) string  { return "model." + g.o.Project + "." + ModelName(i) }
-func (g *gen) seedID(i int) string   { return fmt.Sprintf("seed.%s.seed_%d", g.o.Project, i) }
-func (g *gen) sourceID(i int) string { return fmt.Sprintf("source.%s.src_%d.table_%d", g.o.Project, i%25, i) }
+func (g *gen) modelID(i int) string { return "model." + g.o.Project + "." + ModelName(i) }
+func (g *gen) seedID(i int) string  { return fmt.Sprintf("seed.%s.seed_%d", g.o.Project, i) }
+func (g *gen) sourceID(i int) string {
+	return fmt.Sprintf("source.%s.src_%d.table_%d", g.o.Project, i%25, i)
+}
 
 // pickDeps chooses n distinct models in [lo, hi), favouring recent ones
 // (most fan-in is local, some reaches far back).
@@ -299,8 +301,8 @@ func (g *gen) seed(first *bool, i int) {
 		"path": name + ".csv", "original_file_path": "seeds/" + name + ".csv", "unique_id": id,
 		"fqn": []string{p, name}, "alias": name,
 		"checksum": map[string]any{"name": "sha256", "checksum": fmt.Sprintf("%064x", g.rng.Uint64())},
-		"config": nodeConfig("seed", "", "", []string{}, map[string]any{"delimiter": ",", "quote_columns": nil}),
-		"tags": []string{}, "description": "", "columns": map[string]any{}, "meta": map[string]any{},
+		"config":   nodeConfig("seed", "", "", []string{}, map[string]any{"delimiter": ",", "quote_columns": nil}),
+		"tags":     []string{}, "description": "", "columns": map[string]any{}, "meta": map[string]any{},
 		"group": nil, "docs": map[string]any{"show": true, "node_color": nil}, "patch_path": nil,
 		"build_path": nil, "unrendered_config": map[string]any{}, "created_at": 1767225600.0,
 		"relation_name": fmt.Sprintf(`"analytics"."public"."%s"`, name), "raw_code": "",
@@ -386,7 +388,7 @@ func (g *gen) model(first *bool, i int, layer string, deps []string) {
 		"path": layer + "/" + name + ".sql", "original_file_path": "models/" + layer + "/" + name + ".sql",
 		"unique_id": id, "fqn": []string{p, layer, name}, "alias": name,
 		"checksum": map[string]any{"name": "sha256", "checksum": fmt.Sprintf("%016x%016x%016x%016x", g.rng.Uint64(), g.rng.Uint64(), g.rng.Uint64(), g.rng.Uint64())},
-		"config": nodeConfig(materialized, schema, group, tags, nil), "tags": tags,
+		"config":   nodeConfig(materialized, schema, group, tags, nil), "tags": tags,
 		"description": "Model " + name + " in the " + layer + " layer.", "columns": g.columns(6+g.rng.IntN(12), name),
 		"meta": map[string]any{}, "group": nilIfEmpty(group), "docs": map[string]any{"show": true, "node_color": nil},
 		"patch_path": p + "://models/" + layer + "/schema.yml", "build_path": nil, "unrendered_config": unrendered,
@@ -394,10 +396,10 @@ func (g *gen) model(first *bool, i int, layer string, deps []string) {
 		"doc_blocks": []any{}, "language": "sql", "refs": orEmpty(refs), "sources": orEmpty(srcs), "metrics": []any{},
 		"functions": []any{}, "depends_on": map[string]any{"macros": macros, "nodes": deps},
 		"compiled_path": "target/compiled/" + p + "/models/" + layer + "/" + name + ".sql",
-		"compiled": true, "compiled_code": strings.ReplaceAll(sql, "{{ ref('", `"analytics"."analytics"."`),
+		"compiled":      true, "compiled_code": strings.ReplaceAll(sql, "{{ ref('", `"analytics"."analytics"."`),
 		"extra_ctes_injected": true, "extra_ctes": []any{},
 		"contract": map[string]any{"enforced": false, "alias_types": true, "checksum": nil},
-		"access": "protected", "constraints": []any{}, "version": nil, "latest_version": nil, "deprecation_date": nil,
+		"access":   "protected", "constraints": []any{}, "version": nil, "latest_version": nil, "deprecation_date": nil,
 		"primary_key": []string{"id"}, "time_spine": nil,
 	})
 	g.parents[id] = deps

@@ -83,9 +83,9 @@ func (g *gen) tests(first *bool) {
 			"group": nil, "docs": map[string]any{"show": true, "node_color": nil}, "patch_path": nil,
 			"build_path": nil, "unrendered_config": map[string]any{}, "created_at": 1767225600.0,
 			"relation_name": nil, "doc_blocks": []any{}, "language": "sql",
-			"refs": []any{map[string]any{"name": model, "package": nil, "version": nil}},
+			"refs":    []any{map[string]any{"name": model, "package": nil, "version": nil}},
 			"sources": []any{}, "metrics": []any{}, "functions": []any{},
-			"depends_on": map[string]any{"macros": []string{"macro.dbt.test_" + kind, "macro.dbt.get_where_subquery"}, "nodes": deps},
+			"depends_on":    map[string]any{"macros": []string{"macro.dbt.test_" + kind, "macro.dbt.get_where_subquery"}, "nodes": deps},
 			"compiled_path": nil, "contract": map[string]any{"enforced": false, "alias_types": true, "checksum": nil},
 		}
 		if meta == nil {
@@ -131,12 +131,12 @@ func (g *gen) source(first *bool, i int) {
 		"identifier": name, "quoting": map[string]any{"database": nil, "schema": nil, "identifier": nil, "column": nil},
 		"loaded_at_field": "_loaded_at", "loaded_at_query": nil,
 		"freshness": map[string]any{
-			"warn_after": map[string]any{"count": 12, "period": "hour"},
+			"warn_after":  map[string]any{"count": 12, "period": "hour"},
 			"error_after": map[string]any{"count": 24, "period": "hour"}, "filter": nil,
 		},
 		"external": nil, "description": "Raw " + name + " as loaded.", "columns": g.columns(10, name),
 		"meta": map[string]any{}, "source_meta": map[string]any{}, "tags": []string{"raw"},
-		"config": map[string]any{"enabled": true, "event_time": nil, "freshness": nil, "meta": map[string]any{}, "tags": []string{}},
+		"config":     map[string]any{"enabled": true, "event_time": nil, "freshness": nil, "meta": map[string]any{}, "tags": []string{}},
 		"patch_path": nil, "unrendered_config": map[string]any{}, "relation_name": fmt.Sprintf(`"raw"."%s"."%s"`, srcName, name),
 		"created_at": 1767225600.0, "unrendered_database": nil, "unrendered_schema": nil, "doc_blocks": []any{},
 	})
@@ -154,7 +154,7 @@ func (g *gen) macro(first *bool, i int) {
 	g.member(first, id, map[string]any{
 		"name": name, "resource_type": "macro", "package_name": p, "path": "macros/" + name + ".sql",
 		"original_file_path": "macros/" + name + ".sql", "unique_id": id,
-		"macro_sql": "{% macro " + name + "(column_name) %}\n    coalesce({{ column_name }}, " + fmt.Sprint(i) + ")\n{% endmacro %}",
+		"macro_sql":  "{% macro " + name + "(column_name) %}\n    coalesce({{ column_name }}, " + fmt.Sprint(i) + ")\n{% endmacro %}",
 		"depends_on": map[string]any{"macros": deps}, "description": "", "meta": map[string]any{},
 		"docs": map[string]any{"show": true, "node_color": nil}, "patch_path": nil, "arguments": []any{},
 		"created_at": 1767225600.0, "supported_languages": nil,

@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+)
+
+// slots is a counting semaphore that hands a freed slot to the waiting
+// step with the highest priority (its longest chain of downstream steps),
+// not to the one that asked first. Critical-path-first keeps long chains
+// from starting last and stretching the makespan.
+type slots struct {
+	mu      sync.Mutex
+	free    int
+	waiters waitHeap
+	seq     int
+}
+
+type waiter struct {
+	prio  int
+	seq   int
+	ready chan struct{}
+	index int
+}
+
+type waitHeap []*waiter
+
+func (h waitHeap) Len() int { return len(h) }
+func (h waitHeap) Less(i, j int) bool {
+	if h[i].prio != h[j].prio {
+		return h[i].prio > h[j].prio
+	}
+	return h[i].seq < h[j].seq
+}
+func (h waitHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waitHeap) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waitHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	w.index = -1
+	return w
+}
+
+func newSlots(n int) *slots { return &slots{free: n} }
+
+// acquire waits for a slot; higher prio goes first.
+func (s *slots) acquire(ctx context.Context, prio int) error {
+	s.mu.Lock()
+	if s.free > 0 && len(s.waiters) == 0 {
+		s.free--
+		s.mu.Unlock()
+		return nil
+	}
+	w := &waiter{prio: prio, seq: s.seq, ready: make(chan struct{})}
+	s.seq++
+	heap.Push(&s.waiters, w)
+	s.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		select {
+		case <-w.ready:
+			// Granted while we gave up: pass it on.
+			s.releaseLocked()
+		default:
+			heap.Remove(&s.waiters, w.index)
+		}
+		return ctx.Err()
+	}
+}
+
+// release frees a slot.
+func (s *slots) release() {
+	s.mu.Lock()
+	s.releaseLocked()
+	s.mu.Unlock()
+}
+
+func (s *slots) releaseLocked() {
+	if len(s.waiters) > 0 {
+		w := heap.Pop(&s.waiters).(*waiter)
+		close(w.ready)
+		return
+	}
+	s.free++
+}
