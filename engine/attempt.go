@@ -229,6 +229,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 			}
 			out.materialized[ev.Asset] = true
 			delete(out.failed, ev.Asset)
+			ev.Metadata = x.markUnchanged(ev.Asset, ev.Metadata)
 		case AssetFailed:
 			out.failed[ev.Asset] = ev.Message
 			delete(out.materialized, ev.Asset)
@@ -473,4 +474,23 @@ func (l *lineRedactor) flush() {
 		_, _ = io.WriteString(l.w, l.redact(string(l.buf)))
 		l.buf = nil
 	}
+}
+
+// markUnchanged sets "unchanged" when the materialization's data_version
+// equals the one before this run.
+func (x *execution) markUnchanged(k asset.Key, md map[string]any) map[string]any {
+	v, ok := md["data_version"]
+	if !ok || x.e.PreviousMetadata == nil {
+		return md
+	}
+	prev := x.e.PreviousMetadata(k)
+	if pv, ok := prev["data_version"]; ok && fmt.Sprint(pv) == fmt.Sprint(v) {
+		out := make(map[string]any, len(md)+1)
+		for key, val := range md {
+			out[key] = val
+		}
+		out["unchanged"] = true
+		return out
+	}
+	return md
 }

@@ -513,3 +513,24 @@ func TestSlotsPriorityAndCancel(t *testing.T) {
 		t.Fatalf("free = %d after all released", s.free)
 	}
 }
+
+func TestUnchangedDataVersion(t *testing.T) {
+	var f fixture
+	f.add("a", func(ctx context.Context, req *Request, emit Emitter) error {
+		emit(Materialized(k("a"), map[string]any{"rows": 3, "data_version": "abc"}))
+		return nil
+	})
+	f.add("b", func(ctx context.Context, req *Request, emit Emitter) error {
+		emit(Materialized(k("b"), map[string]any{"data_version": "new"}))
+		return nil
+	})
+	e, rec := f.engine(t)
+	e.PreviousMetadata = func(key asset.Key) map[string]any { return map[string]any{"data_version": "abc"} }
+	f.run(t, e, ExecOptions{})
+	for _, ev := range rec.of(AssetMaterialized) {
+		want := ev.Asset == k("a")
+		if (ev.Metadata["unchanged"] == true) != want {
+			t.Errorf("%s unchanged = %v", ev.Asset, ev.Metadata["unchanged"])
+		}
+	}
+}

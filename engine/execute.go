@@ -46,6 +46,10 @@ type Engine struct {
 	// LastMaterialized tells freshness checks when an asset was last
 	// materialized before this run; may be nil.
 	LastMaterialized func(asset.Key) time.Time
+	// PreviousMetadata returns the metadata of an asset's last
+	// materialization before this run, if known; a materialization whose
+	// "data_version" equals the previous one is marked "unchanged".
+	PreviousMetadata func(asset.Key) map[string]any
 }
 
 // ExecOptions are per-run settings.

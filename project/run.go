@@ -240,8 +240,12 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 			}
 		}
 	}()
-	last := p.lastMaterializedFunc(ctx, st)
-	eng := p.Engine(st, opts.Concurrency, last)
+	latest, err := st.LatestMaterializations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	eng := p.Engine(st, opts.Concurrency, func(k asset.Key) time.Time { return latest[k].Time })
+	eng.PreviousMetadata = func(k asset.Key) map[string]any { return latest[k].Metadata }
 	eng.Observe = opts.Observe
 	res, err := eng.Execute(ctx, plan, engine.ExecOptions{RunID: runID, Partition: part, FailFast: opts.FailFast})
 	if err != nil {
@@ -257,19 +261,6 @@ func joinKeys(keys []asset.Key) string {
 		s[i] = k.String()
 	}
 	return strings.Join(s, ",")
-}
-
-func (p *Project) lastMaterializedFunc(ctx context.Context, st store.Store) func(asset.Key) time.Time {
-	latest, err := st.LatestMaterializations(ctx)
-	if err != nil {
-		return nil
-	}
-	return func(k asset.Key) time.Time {
-		if m, ok := latest[k]; ok {
-			return m.Time
-		}
-		return time.Time{}
-	}
 }
 
 // lockKeys are the keys a run locks: the assets themselves, or for a

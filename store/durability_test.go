@@ -278,11 +278,12 @@ func TestBatchIsolation(t *testing.T) {
 	mustCreateRun(t, s, Run{ID: "r"})
 	ctx := context.Background()
 	// Hold the writer so every write below queues into one batch.
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
 	go func() {
-		held <- s.write(ctx, func(*sql.Tx) error { <-release; return nil })
+		held <- s.write(ctx, func(*sql.Tx) error { close(started); <-release; return nil })
 	}()
+	<-started
 	const n = 200
 	errs := make([]error, n)
 	var wg sync.WaitGroup

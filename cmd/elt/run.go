@@ -109,7 +109,7 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 		}
 	}
 	if mode != "json" {
-		printRunSummary(e, res)
+		printRunSummary(e, res, view.unchanged)
 	}
 	switch res.Status {
 	case engine.StatusSucceeded:
@@ -132,7 +132,7 @@ func writeFile(path string, fn func(*os.File) error) error {
 	return f.Close()
 }
 
-func printRunSummary(e *env, res *engine.Result) {
+func printRunSummary(e *env, res *engine.Result, unchanged int) {
 	counts := map[string]int{}
 	for _, s := range res.Assets {
 		counts[s]++
@@ -156,6 +156,9 @@ func printRunSummary(e *env, res *engine.Result) {
 			c = ansiRed
 		}
 		status = c + status + ansiReset
+	}
+	if unchanged > 0 {
+		parts += fmt.Sprintf(" (%d with unchanged data)", unchanged)
 	}
 	fmt.Fprintf(e.stdout, "\nrun %s %s in %s:%s\n", res.RunID, status, res.Duration.Round(time.Millisecond), parts)
 	var failedChecks []engine.Event

@@ -23,6 +23,8 @@ type runView struct {
 	drawn   int // lines of the live block currently on screen
 	done    int
 	failed  int
+	// unchanged counts materializations whose data equals the last one.
+	unchanged int
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -82,6 +84,9 @@ func (v *runView) paint(color, s string) string {
 func (v *runView) observe(ev engine.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if ev.Type == engine.AssetMaterialized && ev.Metadata["unchanged"] == true {
+		v.unchanged++
+	}
 	if v.mode == "json" {
 		b, err := json.Marshal(ev)
 		if err == nil {
@@ -155,6 +160,9 @@ func (v *runView) line(ev engine.Event) string {
 		if ev.Message != "" && ev.Status != "passed" {
 			msg = ": " + ev.Message
 		}
+		if ev.Status != "passed" {
+			msg += sampleRows(ev.Metadata["sample"])
+		}
 		return prefix + fmt.Sprintf("  check %s:%s %s%s", ev.Asset, ev.Check, mark, msg)
 	case engine.Log:
 		return prefix + fmt.Sprintf("  [%s] %s", ev.StepID, ev.Message)
@@ -178,6 +186,9 @@ func metaSummary(md map[string]any) string {
 		if v, ok := md[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
+	}
+	if md["unchanged"] == true {
+		parts = append(parts, "unchanged")
 	}
 	if len(parts) == 0 {
 		return ""
@@ -216,4 +227,42 @@ func (v *runView) redraw() {
 	}
 	fmt.Fprintf(v.w, "%s\n", v.paint(ansiDim, fmt.Sprintf("  %d running, %d done, %d failed", len(ids), v.done, v.failed)))
 	v.drawn++
+}
+
+// sampleRows shows up to three failing rows a check reported.
+func sampleRows(v any) string {
+	var rows []any
+	switch t := v.(type) {
+	case []any:
+		rows = t
+	case []map[string]any:
+		for _, m := range t {
+			rows = append(rows, m)
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, r := range rows {
+		if i == 3 {
+			fmt.Fprintf(&b, "\n           … %d more in the run's events", len(rows)-3)
+			break
+		}
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for j, k := range keys {
+			parts[j] = fmt.Sprintf("%s=%v", k, m[k])
+		}
+		fmt.Fprintf(&b, "\n           failing row: %s", strings.Join(parts, " "))
+	}
+	return b.String()
 }

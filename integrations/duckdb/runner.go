@@ -383,14 +383,19 @@ func relationExists(ctx context.Context, s session, rel relation) (bool, error) 
 	return n > 0, err
 }
 
-// describe adds rows and columns of rel to md.
+// describe adds rows, columns and data_version of rel to md. The data
+// version is an order-independent hash of every row (bit_xor of row
+// hashes): equal versions mean a re-run changed nothing.
 func describe(ctx context.Context, s session, rel relation, md map[string]any) error {
-	rows, err := s.queryInt(ctx, "SELECT count(*) FROM "+rel.String())
-	if err != nil {
-		return err
+	var rows int64
+	var version uint64
+	q := "SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM " + rel.String() + " AS t"
+	if err := s.db.QueryRowContext(ctx, q).Scan(&rows, &version); err != nil {
+		return &StatementError{Asset: s.key, Statement: q, Err: err}
 	}
 	md["rows"] = rows
-	q := "SELECT column_name, data_type FROM information_schema.columns WHERE " + catalogFilter + " ORDER BY ordinal_position"
+	md["data_version"] = fmt.Sprintf("%016x", version)
+	q = "SELECT column_name, data_type FROM information_schema.columns WHERE " + catalogFilter + " ORDER BY ordinal_position"
 	rs, err := s.db.QueryContext(ctx, q, rel.Catalog, rel.Schema, rel.Name)
 	if err != nil {
 		return &StatementError{Asset: s.key, Statement: q, Err: err}

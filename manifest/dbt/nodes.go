@@ -13,11 +13,86 @@ import (
 // state; results are merged in file order.
 const batchBytes = 1 << 20
 
+// A batch holds, for each node, only the members the parser reads: the
+// reading goroutine walks each node's members once, so workers never
+// rescan the big strings (compiled code, docs) that nobody needs.
 type nodeBatch struct {
-	seq  int
-	data []byte
-	ends []int   // end offset of each node value in data
-	offs []int64 // input offset of each node value
+	seq   int
+	data  []byte
+	spans []span
+	ends  []int // end index in spans of each node
+}
+
+// span is one member of a node: its key and where its value sits in data
+// and in the input.
+type span struct {
+	key        string
+	start, end int
+	off        int64
+}
+
+// nodeKey returns the canonical form of a node member the parser reads,
+// or "" for members it skips.
+func nodeKey(k []byte) string {
+	switch string(k) {
+	case "unique_id":
+		return "unique_id"
+	case "resource_type":
+		return "resource_type"
+	case "name":
+		return "name"
+	case "alias":
+		return "alias"
+	case "schema":
+		return "schema"
+	case "database":
+		return "database"
+	case "package_name":
+		return "package_name"
+	case "path":
+		return "path"
+	case "original_file_path":
+		return "original_file_path"
+	case "fqn":
+		return "fqn"
+	case "tags":
+		return "tags"
+	case "description":
+		return "description"
+	case "meta":
+		return "meta"
+	case "config":
+		return "config"
+	case "depends_on":
+		return "depends_on"
+	case "columns":
+		return "columns"
+	case "raw_code":
+		return "raw_code"
+	case "raw_sql":
+		return "raw_sql"
+	case "checksum":
+		return "checksum"
+	case "version":
+		return "version"
+	case "latest_version":
+		return "latest_version"
+	case "relation_name":
+		return "relation_name"
+	case "attached_node":
+		return "attached_node"
+	case "test_metadata":
+		return "test_metadata"
+	case "column_name":
+		return "column_name"
+	case "group":
+		return "group"
+	case "contract":
+		return "contract"
+	case "unrendered_config":
+		return "unrendered_config"
+	}
+	return ""
 }
 
 type nodeResult struct {
@@ -42,13 +117,13 @@ func (p *parser) nodes(s *scanner) error {
 	jobs := make(chan nodeBatch, workers)
 	// Batch buffers go back to free once parsed, so a manifest of any size
 	// needs only a few.
-	free := make(chan []byte, 2*workers+2)
-	newBuf := func() []byte {
+	free := make(chan nodeBatch, 2*workers+2)
+	newBatch := func() nodeBatch {
 		select {
 		case b := <-free:
-			return b[:0]
+			return nodeBatch{data: b.data[:0], spans: b.spans[:0], ends: b.ends[:0]}
 		default:
-			return make([]byte, 0, batchBytes+batchBytes/4)
+			return nodeBatch{data: make([]byte, 0, batchBytes+batchBytes/4), spans: make([]span, 0, 1<<14), ends: make([]int, 0, 1<<10)}
 		}
 	}
 	out := make(chan nodeResult, workers)
@@ -61,7 +136,7 @@ func (p *parser) nodes(s *scanner) error {
 			for b := range jobs {
 				out <- wp.parseBatch(b)
 				select {
-				case free <- b.data:
+				case free <- b:
 				default:
 				}
 			}
@@ -76,7 +151,7 @@ func (p *parser) nodes(s *scanner) error {
 		close(collected)
 	}()
 
-	batch := nodeBatch{data: newBuf()}
+	batch := newBatch()
 	seq := 0
 	flush := func() {
 		if len(batch.ends) == 0 {
@@ -85,16 +160,27 @@ func (p *parser) nodes(s *scanner) error {
 		batch.seq = seq
 		seq++
 		jobs <- batch
-		batch = nodeBatch{data: newBuf()}
+		batch = newBatch()
 	}
 	err := s.object(func([]byte) error {
-		raw, err := s.value()
+		err := s.object(func(k []byte) error {
+			key := nodeKey(k)
+			if key == "" {
+				return s.skip()
+			}
+			v, err := s.value()
+			if err != nil {
+				return err
+			}
+			start := len(batch.data)
+			batch.data = append(batch.data, v...)
+			batch.spans = append(batch.spans, span{key: key, start: start, end: len(batch.data), off: s.off + int64(s.pos-len(v))})
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		batch.offs = append(batch.offs, s.off+int64(s.pos-len(raw)))
-		batch.data = append(batch.data, raw...)
-		batch.ends = append(batch.ends, len(batch.data))
+		batch.ends = append(batch.ends, len(batch.spans))
 		if len(batch.data) >= batchBytes {
 			flush()
 		}
@@ -137,13 +223,16 @@ func (p *parser) locate(se *syntaxError, off int64) {
 func (p *parser) parseBatch(b nodeBatch) nodeResult {
 	res := nodeResult{seq: b.seq, nodes: make([]*Node, 0, len(b.ends))}
 	start := 0
-	for i, end := range b.ends {
-		raw := b.data[start:end]
+	for _, end := range b.ends {
+		members := b.spans[start:end]
 		start = end
 		n, err := p.node(func(fn func(string, []byte)) error {
-			p.members(depthNode, raw, fn)
-			if se, ok := p.err.(*syntaxError); ok {
-				p.locate(se, b.offs[i])
+			for _, m := range members {
+				fn(m.key, b.data[m.start:m.end])
+				if se, ok := p.err.(*syntaxError); ok {
+					p.locate(se, m.off)
+					break
+				}
 			}
 			return p.err
 		})

@@ -26,19 +26,20 @@ const cursorTable = "_elt_cursors"
 
 // column is one destination column and where its value comes from.
 type column struct {
-	name   string
-	typ    string // one of the type* constants
-	path   string // gjson path in a record; "" for the window column
-	simple bool   // path is a top-level key
+	name string
+	typ  string // one of the type* constants
+	path string // gjson path in a record; "" for the window column
+	// format reads TIMESTAMP values: the window's format for its time
+	// column, RFC 3339 for the others.
+	format string
 }
 
 // table is the destination and its columns for one window's load.
 type table struct {
 	schema, name string
 	cols         []column
-	timeCol      int // index of the time column, -1 without
-	winCol       int // index of the window column, -1 without
-	format       string
+	timeCol      int            // index of the time column, -1 without
+	winCol       int            // index of the window column, -1 without
 	byKey        map[string]int // top-level key → column, for simple paths
 	complexCols  []int
 }
@@ -164,9 +165,11 @@ func gjsonEscape(k string) string {
 
 // inferType picks a column type from the values at path in recs: BIGINT
 // when every number is integral, DOUBLE for other numbers, BOOLEAN,
-// VARCHAR for strings, objects, arrays, mixed values and all-null columns.
+// TIMESTAMP when every string is an RFC 3339 time (as DuckDB's JSON reader
+// does), VARCHAR for other strings, objects, arrays, mixed values and
+// all-null columns.
 func inferType(recs []gjson.Result, path string) string {
-	var sawInt, sawFloat, sawBool, sawOther bool
+	var sawInt, sawFloat, sawBool, sawTime, sawOther bool
 	for _, r := range recs {
 		v := r.Get(path)
 		switch v.Type {
@@ -179,12 +182,20 @@ func inferType(recs []gjson.Result, path string) string {
 			}
 		case gjson.True, gjson.False:
 			sawBool = true
+		case gjson.String:
+			if _, err := time.Parse(time.RFC3339Nano, v.Str); err == nil {
+				sawTime = true
+			} else {
+				sawOther = true
+			}
 		default:
 			sawOther = true
 		}
 	}
 	switch {
-	case sawOther, sawBool && (sawInt || sawFloat):
+	case sawTime && !sawOther && !sawInt && !sawFloat && !sawBool:
+		return typeTimestamp
+	case sawOther, sawTime, sawBool && (sawInt || sawFloat):
 		return typeVarchar
 	case sawFloat:
 		return typeDouble
@@ -200,13 +211,16 @@ func (t *table) index(cfg *Config) {
 	t.timeCol, t.winCol = -1, -1
 	t.byKey = map[string]int{}
 	t.complexCols = nil
-	for i, c := range t.cols {
+	for i := range t.cols {
+		c := &t.cols[i]
+		c.format = "rfc3339"
 		switch {
 		case c.name == windowColumn:
 			t.winCol = i
 			continue
 		case cfg.Window != nil && c.name == cfg.Window.TimeColumn:
 			t.timeCol = i
+			c.format = cfg.Window.Format
 		}
 		if c.path == "" {
 			continue
@@ -216,9 +230,6 @@ func (t *table) index(cfg *Config) {
 		} else {
 			t.complexCols = append(t.complexCols, i)
 		}
-	}
-	if cfg.Window != nil {
-		t.format = cfg.Window.Format
 	}
 }
 
@@ -275,7 +286,7 @@ func (b *rowBuilder) build(rec gjson.Result, row []driver.Value) (keep bool, err
 			if !ok {
 				return true
 			}
-			row[i], convErr = convert(v, t.cols[i].typ, t.format)
+			row[i], convErr = convert(v, t.cols[i].typ, t.cols[i].format)
 			if convErr != nil {
 				convErr = fmt.Errorf("field %s: %w", t.cols[i].name, convErr)
 				return false
@@ -287,7 +298,7 @@ func (b *rowBuilder) build(rec gjson.Result, row []driver.Value) (keep bool, err
 		}
 	}
 	for _, i := range t.complexCols {
-		v, err := convert(rec.Get(t.cols[i].path), t.cols[i].typ, t.format)
+		v, err := convert(rec.Get(t.cols[i].path), t.cols[i].typ, t.cols[i].format)
 		if err != nil {
 			return false, fmt.Errorf("field %s (%s): %w", t.cols[i].name, t.cols[i].path, err)
 		}

@@ -224,6 +224,9 @@ func TestInferType(t *testing.T) {
 		{`[true, 1]`, typeVarchar},
 		{`[null]`, typeVarchar},
 		{`[[1], {"a": 1}]`, typeVarchar},
+		{`["2024-03-09T10:00:00Z", null, "2024-03-09T10:00:00.5+02:00"]`, typeTimestamp},
+		{`["2024-03-09T10:00:00Z", "soon"]`, typeVarchar},
+		{`["2024-03-09T10:00:00Z", 5]`, typeVarchar},
 	}
 	for _, tt := range tests {
 		var recs []gjson.Result

@@ -62,7 +62,7 @@ func TestInferredColumnTypes(t *testing.T) {
 	}
 	got := h.query(`SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'items'`)
 	// The fake API writes keys sorted; columns follow the first page's order.
-	want := "active BOOLEAN, amount DOUBLE, at VARCHAR, id BIGINT, name VARCHAR, tags VARCHAR"
+	want := "active BOOLEAN, amount DOUBLE, at TIMESTAMP, id BIGINT, name VARCHAR, tags VARCHAR"
 	if got != want {
 		t.Errorf("columns = %q\nwant      %q", got, want)
 	}
