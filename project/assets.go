@@ -48,7 +48,7 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 			spec.Checks = append(spec.Checks, cs)
 		}
 		kinds := 0
-		for _, set := range []bool{!a.Command.IsZero(), len(a.Ops) > 0, a.SQL != "", a.Import != nil, a.Plugin != nil} {
+		for _, set := range []bool{!a.Command.IsZero(), len(a.Ops) > 0, a.SQL != "", a.Import.Kind != 0, a.Plugin != nil} {
 			if set {
 				kinds++
 			}
@@ -120,7 +120,10 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 			fam.Kind = "duckdb"
 			sqlAssets[a.Key.Key] = a
 			if err := p.sqlAsset(a, &spec, fam); err != nil {
-				probs.addErr(line, fmt.Errorf("asset %s: %w", a.Key.Key, err))
+				if _, bare := err.(bareError); !bare {
+					err = fmt.Errorf("asset %s: %w", a.Key.Key, err)
+				}
+				probs.addErr(line, err)
 				continue
 			}
 		}

@@ -77,7 +77,7 @@ type AssetConfig struct {
 	SQL             string      `yaml:"sql"`
 	Materialize     string      `yaml:"materialize"`
 	PartitionColumn string      `yaml:"partition_column"`
-	Import          *yaml.Node  `yaml:"import"`
+	Import          yaml.Node   `yaml:"import"` // Kind 0 when absent (yaml.v3 leaves *yaml.Node fields empty)
 	Resource        string      `yaml:"resource"`
 	Relation        string      `yaml:"relation"`
 	Plugin          *PluginStep `yaml:"plugin"`

@@ -15,16 +15,17 @@ import (
 // finishSQLAssets, once every SQL asset is known.
 func (p *Project) sqlAsset(a *AssetConfig, spec *asset.Spec, fam *engine.Family) error {
 	cfg := duckdb.AssetConfig{SQL: a.SQL, Materialize: a.Materialize, PartitionColumn: a.PartitionColumn, Resource: a.Resource, Relation: a.Relation}
-	if a.Import != nil {
+	if a.Import.Kind != 0 {
 		var ic duckdb.ImportConfig
-		if err := strictDecode(a.Import, &ic, "import"); err != nil {
+		if err := strictDecode(&a.Import, &ic, "import"); err != nil {
 			return err
 		}
 		cfg.Import = &ic
 	}
 	info, err := cfg.Info(a.Key.Key, p.Dir, p.Resources)
 	if err != nil {
-		return err
+		// Info's errors already name the asset.
+		return bareError{err}
 	}
 	spec.Deps = append(spec.Deps, info.Deps...)
 	md := map[string]any{}
@@ -99,3 +100,8 @@ func (p *Project) addCheckPools(specs []asset.Spec) {
 		}
 	}
 }
+
+// bareError marks an error that already names its asset.
+type bareError struct{ error }
+
+func (e bareError) Unwrap() error { return e.error }

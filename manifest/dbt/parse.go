@@ -335,19 +335,31 @@ func buildParentMap(m *Manifest) map[string][]string {
 }
 
 func buildChildMap(pm map[string][]string) map[string][]string {
-	cm := make(map[string][]string, len(pm))
+	// Gather children in slices indexed per parent, touching the map once
+	// per edge, then hand the sorted slices to the result map.
+	idx := make(map[string]int, len(pm))
+	ids := make([]string, 0, len(pm))
 	for id := range pm {
-		if _, ok := cm[id]; !ok {
-			cm[id] = nil
-		}
+		idx[id] = len(ids)
+		ids = append(ids, id)
 	}
+	children := make([][]string, len(ids))
 	for id, parents := range pm {
 		for _, par := range parents {
-			cm[par] = append(cm[par], id)
+			i, ok := idx[par]
+			if !ok {
+				i = len(ids)
+				idx[par] = i
+				ids = append(ids, par)
+				children = append(children, nil)
+			}
+			children[i] = append(children[i], id)
 		}
 	}
-	for _, c := range cm {
-		slices.Sort(c)
+	cm := make(map[string][]string, len(ids))
+	for i, id := range ids {
+		slices.Sort(children[i])
+		cm[id] = children[i]
 	}
 	return cm
 }

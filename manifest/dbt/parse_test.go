@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -138,4 +139,31 @@ func TestManifestFields(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSequentialMatchesParallel parses with one CPU (nodes read in line)
+// and with several (nodes parsed by workers) and expects the same result.
+func TestSequentialMatchesParallel(t *testing.T) {
+	dir := fixturesDir(t)
+	data, err := os.ReadFile(filepath.Join(dir, "flipside_solana_v6", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	seq, err := ParseManifest(data, "m.json")
+	runtime.GOMAXPROCS(max(prev, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	par, err := ParseManifest(data, "m.json")
+	runtime.GOMAXPROCS(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seq, par) {
+		t.Error("parallel parse differs from the sequential one")
+	}
+	if len(seq.Nodes) != 894 {
+		t.Errorf("%d nodes, want 894", len(seq.Nodes))
+	}
 }

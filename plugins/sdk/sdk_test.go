@@ -187,3 +187,35 @@ func TestHandshake(t *testing.T) {
 		t.Errorf("handshake = %+v", h)
 	}
 }
+
+// waiter is a test double that blocks until its context ends and reports
+// that it saw the cancellation.
+type waiter struct {
+	echo
+	saw chan error
+}
+
+func (w waiter) Materialize(ctx context.Context, _ *Request, _ engine.Emitter) error {
+	<-ctx.Done()
+	w.saw <- ctx.Err()
+	return ctx.Err()
+}
+
+func TestCancellationReachesThePlugin(t *testing.T) {
+	w := waiter{saw: make(chan error, 1)}
+	c := connect(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := c.Materialize(ctx, &Request{}, func(engine.Event) {})
+	if err == nil {
+		t.Fatal("want an error from a cancelled call")
+	}
+	select {
+	case perr := <-w.saw:
+		if perr == nil {
+			t.Error("the plugin's context ended without an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the plugin never saw the cancellation")
+	}
+}

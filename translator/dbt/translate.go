@@ -55,7 +55,7 @@ const (
 	MetaOriginalFilePath = "original_file_path"
 )
 
-// assetTypes are the node types that become materialized assets.
+// isAssetNode reports whether a node becomes a materialized asset.
 func isAssetNode(n *dbtmanifest.Node) bool {
 	switch n.ResourceType {
 	case "model":
@@ -75,8 +75,9 @@ type translator struct {
 }
 
 // Translate returns the asset specs of m: one per selected model, seed and
-// snapshot, and one external spec per selected source (and per source a
-// selected node depends on). Specs come sorted by unique_id.
+// snapshot, sorted by unique_id, then one external spec per selected
+// source and per source a selected node depends on. Tests become checks of
+// those specs. Keys that clash are reported together in one error.
 func Translate(m *dbtmanifest.Manifest, opts Options) ([]asset.Spec, error) {
 	t := &translator{m: m, opts: opts, keys: make(map[string]asset.Key, len(m.Nodes)/2+len(m.Sources))}
 	t.groups = make(map[string]*dbtmanifest.Group, len(m.Groups))
@@ -148,8 +149,8 @@ func Translate(m *dbtmanifest.Manifest, opts Options) ([]asset.Spec, error) {
 	return specs, nil
 }
 
-// dagsterMeta returns meta[ns][field] from the node's meta, falling back to
-// config.meta.
+// metaValue returns meta[ns][field] from the first of metas that has it
+// (node meta, then config.meta).
 func metaValue(field, ns string, metas ...map[string]any) (any, bool) {
 	for _, meta := range metas {
 		if sub, ok := meta[ns].(map[string]any); ok {
