@@ -25,8 +25,8 @@ type runView struct {
 	failed  int
 	// unchanged counts materializations whose data equals the last one.
 	unchanged int
-	stop    chan struct{}
-	stopped chan struct{}
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 func newRunView(w io.Writer, mode string, color bool) *runView {
