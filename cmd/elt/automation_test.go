@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -273,5 +274,97 @@ sensors:
 	out, _, _ = elt(t, dir, "status")
 	if !strings.Contains(out, "daemon: not running") {
 		t.Fatalf("status:\n%s", out)
+	}
+}
+
+func TestDaemonRunsScheduleAndStopsCleanly(t *testing.T) {
+	dir := newProject(t, `
+name: daemon
+assets:
+  - {key: tick, command: "echo ran >> ticks.txt"}
+schedules:
+  every_second: {cron: "* * * * * *", select: tick, catchup: none}
+`)
+	cmd := eltCmd(t, dir, "daemon", "--max-runs", "1")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "ticks.txt"))
+		if strings.Count(string(b), "ran") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("schedule did not run twice:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	status, _, _ := elt(t, dir, "status")
+	if !strings.Contains(status, "daemon: alive") {
+		t.Errorf("status while running:\n%s", status)
+	}
+	// A second daemon is refused.
+	if _, errOut, code := elt(t, dir, "daemon"); code != 2 || !strings.Contains(errOut, "another elt daemon") {
+		t.Errorf("second daemon: %d %s", code, errOut)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "daemon stopped") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	runs, _, _ := elt(t, dir, "runs", "list", "-o", "json")
+	var rs []map[string]any
+	mustJSON(t, runs, &rs)
+	if len(rs) < 2 || rs[0]["trigger"] != "daemon" {
+		t.Fatalf("runs %v", rs)
+	}
+	for _, r := range rs {
+		if r["status"] == "running" {
+			t.Errorf("run left running after SIGTERM: %v", r)
+		}
+	}
+	status, _, _ = elt(t, dir, "status")
+	if strings.Contains(status, "daemon: alive") {
+		t.Errorf("status after stop:\n%s", status)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := newProject(t, `
+name: checkcmd
+resources:
+  warehouse: {type: duckdb, path: wh.duckdb}
+assets:
+  - key: nums
+    sql: "SELECT * FROM (VALUES (1), (2), (NULL)) t(n)"
+    checks:
+      - {type: not_null, column: n, severity: warn}
+      - {type: row_count, min: 1, blocking: true}
+`)
+	if _, _, code := elt(t, dir, "run"); code != 0 {
+		t.Fatalf("run exit %d", code)
+	}
+	out, _, code := elt(t, dir, "check")
+	if code != 0 || !strings.Contains(out, "2 checks on 1 assets, 1 not passed") || !strings.Contains(out, "nums:not_null_n") {
+		t.Fatalf("check: %d\n%s", code, out)
+	}
+	os.WriteFile(filepath.Join(dir, "elt.yaml"), []byte(`
+name: checkcmd
+resources:
+  warehouse: {type: duckdb, path: wh.duckdb}
+assets:
+  - key: nums
+    sql: "SELECT * FROM (VALUES (1), (2), (NULL)) t(n)"
+    checks:
+      - {type: not_null, column: n, blocking: true}
+`), 0o644)
+	if out, _, code := elt(t, dir, "check"); code != 1 {
+		t.Fatalf("error check passed: %d\n%s", code, out)
 	}
 }

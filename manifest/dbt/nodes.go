@@ -132,7 +132,7 @@ func (p *parser) nodes(s *scanner) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wp := &parser{s: p.s, m: &Manifest{}, strs: make(map[string]string, 1024)}
+			wp := &parser{s: p.s, m: &Manifest{}, strs: make(map[string]string, 8192)}
 			for b := range jobs {
 				out <- wp.parseBatch(b)
 				select {
