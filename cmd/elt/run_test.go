@@ -462,3 +462,33 @@ assets:
 		t.Errorf("run not recorded as canceled:\n%s", runsOut)
 	}
 }
+
+func TestRunsLogsFollow(t *testing.T) {
+	dir := newProject(t, `
+name: follow
+assets:
+  - {key: chatty, command: "echo one; touch started; sleep 1; echo two"}
+`)
+	cmd := eltCmd(t, dir, "run")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	runs, _, _ := elt(t, dir, "runs", "list", "-o", "json")
+	var rs []map[string]any
+	mustJSON(t, runs, &rs)
+	out, _, code := elt(t, dir, "runs", "logs", rs[0]["id"].(string), "--follow")
+	if code != 0 || !strings.Contains(out, "one\n") || !strings.Contains(out, "two\n") || strings.Count(out, "── chatty") != 1 {
+		t.Fatalf("follow: %d\n%s", code, out)
+	}
+}

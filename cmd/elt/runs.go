@@ -221,6 +221,7 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 				return usagef("%v; list runs with 'elt runs list'", err)
 			}
 			printed := map[string]int64{}
+			headed := map[string]bool{}
 			for {
 				steps, err := st.Steps(ctx, r.ID)
 				if err != nil {
@@ -235,9 +236,11 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 					if s.LogPath == "" {
 						continue
 					}
-					n, err := copyFrom(e.stdout, s.LogPath, printed[s.LogPath], func() {
+					if !headed[s.LogPath] {
+						headed[s.LogPath] = true
 						fmt.Fprintf(e.stdout, "── %s (attempt %d, %s) ──\n", s.StepID, s.Attempt, s.Status)
-					}, printed[s.LogPath] == 0)
+					}
+					n, err := copyFrom(e.stdout, s.LogPath, printed[s.LogPath])
 					if err != nil && !os.IsNotExist(err) {
 						return err
 					}
@@ -270,28 +273,13 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// copyFrom prints path from offset on and returns the new offset; header
-// runs first when anything is printed and first is set.
-func copyFrom(w io.Writer, path string, off int64, header func(), first bool) (int64, error) {
+// copyFrom prints path from offset on and returns the new offset.
+func copyFrom(w io.Writer, path string, off int64) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return off, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return off, err
-	}
-	if st.Size() <= off {
-		if first && off == 0 {
-			header()
-			return 0, nil
-		}
-		return off, nil
-	}
-	if first {
-		header()
-	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return off, err
 	}

@@ -192,6 +192,9 @@ func (f *fetcher) walk(ctx context.Context, out func(page) error) error {
 // records returns the array of records at path in body. The results point
 // into body, which must not change afterwards (each page has its own).
 func records(body []byte, path string, hint int) ([]gjson.Result, error) {
+	if len(bytes.TrimSpace(body)) == 0 { // 204 or an empty 200: no records
+		return nil, nil
+	}
 	var js string
 	if len(body) > 0 {
 		// No copy: gjson only reads, and body is never written again.
@@ -287,7 +290,11 @@ func (f *fetcher) once(ctx context.Context, u *url.URL) ([]byte, http.Header, in
 		return nil, nil, 0, err
 	}
 	req.Header.Set("Accept", "application/json")
-	f.auth(req)
+	// Credentials go only to the configured API's host, never to a host a
+	// next link points at.
+	if base, err := url.Parse(f.cfg.BaseURL); err == nil && strings.EqualFold(base.Host, u.Host) {
+		f.auth(req)
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		if rctx.Err() != nil && ctx.Err() == nil {

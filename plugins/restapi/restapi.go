@@ -307,6 +307,15 @@ func (j *windowJob) load(ctx context.Context, pages <-chan page, fetchErr *error
 	if !ok {
 		return st, *fetchErr
 	}
+	// Columns are inferred from the first page with records.
+	for len(first.records) == 0 {
+		next, ok := <-pages
+		if !ok {
+			break
+		}
+		st.pages++
+		first = next
+	}
 	conn := j.conn
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return st, err
@@ -326,11 +335,10 @@ func (j *windowJob) load(ctx context.Context, pages <-chan page, fetchErr *error
 	t.cols = planColumns(j.cfg, existing, first.records, withWinCol)
 	t.index(j.cfg)
 	if existing == nil {
-		if len(t.cols) == 0 {
+		if len(t.cols) == 0 || (len(t.cols) == 1 && t.winCol == 0) {
 			// Nothing to infer the columns from and nothing declared: there
 			// is no table to replace rows in either.
-			for range pages { // drain
-			}
+			st.pages++ // the fetcher has finished: every page was empty
 			if *fetchErr != nil {
 				return st, *fetchErr
 			}

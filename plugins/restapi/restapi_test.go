@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"flag"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -419,5 +421,83 @@ func TestConfigErrors(t *testing.T) {
 	_, err = New().Describe(context.Background(), sdk.Config(`{"base_url": "http://x", "tiemout": 3}`))
 	if err == nil || !strings.Contains(err.Error(), "tiemout") {
 		t.Errorf("unknown key not reported: %v", err)
+	}
+}
+
+func TestCredentialsStayOnTheAPIHost(t *testing.T) {
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Store(true)
+		}
+		_, _ = w.Write([]byte(`{"data": [{"id": 3}]}`))
+	}))
+	defer other.Close()
+	api := &fakeAPI{hook: func(w http.ResponseWriter, r *http.Request, _ int) bool {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return true
+		}
+		_, _ = w.Write([]byte(`{"data": [{"id": 1}, {"id": 2}], "next": "` + other.URL + `/more"}`))
+		return true
+	}}
+	h := newHarness(t, api)
+	h.res["api"] = sdk.Resource{Type: "http", Config: map[string]string{"token": "tok"}}
+	cfg := h.cfg(map[string]any{
+		"auth":       map[string]any{"resource": "api"},
+		"pagination": map[string]any{"type": "next_link", "next_path": "next"},
+	})
+	if err := h.run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if leaked.Load() {
+		t.Error("the bearer token was sent to the host of a next link")
+	}
+	if md := h.materialized(); md["rows"] != 3 {
+		t.Errorf("rows = %v, want 3", md["rows"])
+	}
+}
+
+func TestEmptyBodyIsNoRecords(t *testing.T) {
+	h := newHarness(t, &fakeAPI{hook: func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}})
+	if err := h.run(context.Background(), h.cfg(nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if md := h.materialized(); md["rows"] != 0 || md["pages"] != 1 {
+		t.Errorf("metadata = %v", md)
+	}
+}
+
+func TestEmptyWindowThenData(t *testing.T) {
+	day := func(d int) *sdk.Partition {
+		start := h0.AddDate(0, 0, d)
+		return &sdk.Partition{Key: start.Format(time.DateOnly), Start: start, End: start.AddDate(0, 0, 1)}
+	}
+	empty := true
+	api := &fakeAPI{hook: func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+		if empty {
+			_, _ = w.Write([]byte(`{"data": []}`))
+		} else {
+			_, _ = w.Write([]byte(`{"data": [{"id": 1, "v": "x"}]}`))
+		}
+		return true
+	}}
+	h := newHarness(t, api)
+	cfg := h.cfg(map[string]any{"window": map[string]any{"interval": "daily"}})
+	if err := h.run(context.Background(), cfg, day(0)); err != nil {
+		t.Fatal(err)
+	}
+	if h.tableExists() {
+		t.Error("an empty first window created a table it could not know the columns of")
+	}
+	empty = false
+	if err := h.run(context.Background(), cfg, day(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.query(`SELECT v FROM raw.items WHERE id = 1`); got != "x" {
+		t.Errorf("v = %v", got)
 	}
 }
