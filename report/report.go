@@ -177,23 +177,27 @@ func GitHubAnnotations(w io.Writer, c *Collector) {
 	steps, checks := c.Summary()
 	for _, s := range steps {
 		if s.Status == engine.StatusFailed {
-			fmt.Fprintf(w, "::error title=elt step %s failed::%s\n", ghEscape(s.ID), ghEscape(s.Message))
+			fmt.Fprintf(w, "::error title=%s::%s\n", ghProperty("elt step "+s.ID+" failed"), ghData(s.Message))
 		}
 	}
 	for _, ch := range checks {
 		switch ch.Status {
 		case "failed":
-			fmt.Fprintf(w, "::error title=check %s:%s failed::%s\n", ghEscape(ch.Asset), ghEscape(ch.Check), ghEscape(ch.Message))
+			fmt.Fprintf(w, "::error title=%s::%s\n", ghProperty("check "+ch.Asset+":"+ch.Check+" failed"), ghData(ch.Message))
 		case "warn":
-			fmt.Fprintf(w, "::warning title=check %s:%s::%s\n", ghEscape(ch.Asset), ghEscape(ch.Check), ghEscape(ch.Message))
+			fmt.Fprintf(w, "::warning title=%s::%s\n", ghProperty("check "+ch.Asset+":"+ch.Check), ghData(ch.Message))
 		}
 	}
 }
 
-// ghEscape escapes workflow-command data.
-func ghEscape(s string) string {
-	r := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
-	return r.Replace(s)
+// ghData escapes a workflow command's message.
+func ghData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// ghProperty escapes a workflow command's property value.
+func ghProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
 
 // GitHubSummary writes a Markdown summary for $GITHUB_STEP_SUMMARY.

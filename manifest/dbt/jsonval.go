@@ -2,6 +2,7 @@ package dbt
 
 import (
 	"bytes"
+	"errors"
 	"hash/crc32"
 	"strings"
 	"unicode/utf16"
@@ -38,6 +39,31 @@ func (p *parser) members(depth int, raw []byte, fn func(key string, val []byte))
 		return nil
 	})
 	if err != nil && p.err == nil {
+		p.err = err
+	}
+}
+
+// errStop ends a member walk early without error.
+var errStop = errors.New("stop")
+
+// fields is members with an early exit: fn returns false to stop.
+func (p *parser) fields(depth int, raw []byte, fn func(key string, val []byte) bool) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return
+	}
+	ns := &p.ns[depth]
+	ns.buf, ns.pos, ns.eof, ns.name = raw, 0, true, p.s.name
+	err := ns.object(func(k []byte) error {
+		v, err := ns.value()
+		if err != nil {
+			return err
+		}
+		if !fn(unsafeString(k), v) {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && err != errStop && p.err == nil {
 		p.err = err
 	}
 }

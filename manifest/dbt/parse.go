@@ -296,15 +296,19 @@ func (p *parser) config(v []byte, c *Config) {
 func (p *parser) columns(v []byte) []Column {
 	var out []Column
 	p.members(depthField, v, func(name string, cv []byte) {
-		// Columns carry many fields elt ignores; look up the two it needs.
-		r := gjson.Parse(unsafeString(cv))
+		// Columns carry many fields elt ignores; stop at data_type, which
+		// dbt writes after name, description and meta.
 		c := Column{Name: strings.Clone(name)}
-		if d := r.Get("description"); d.Str != "" {
-			c.Description = strings.Clone(d.Str)
-		}
-		if t := r.Get("data_type"); t.Str != "" {
-			c.DataType = p.internStr(t.Str)
-		}
+		p.fields(depthItem, cv, func(k string, fv []byte) bool {
+			switch k {
+			case "description":
+				c.Description = p.str(fv)
+			case "data_type":
+				c.DataType = p.intern(fv)
+				return false
+			}
+			return true
+		})
 		out = append(out, c)
 	})
 	return out

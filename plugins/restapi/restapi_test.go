@@ -327,17 +327,17 @@ func TestCursorWindowsAdvanceAfterCommit(t *testing.T) {
 	// A day later: one window, the stored cursor in {cursor}; a failing
 	// window leaves the cursor where it was.
 	h.now = h.now.Add(24 * time.Hour)
-	api.hook = func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+	api.setHook(func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 		http.Error(w, "nope", http.StatusBadRequest)
 		return true
-	}
+	})
 	if err := h.run(context.Background(), cfg, nil); err == nil {
 		t.Fatal("want an error")
 	}
 	if c := h.query(`SELECT cursor FROM _elt_cursors`); c != "2024-03-11T00:00:00Z" {
 		t.Errorf("cursor moved to %v by a failed window", c)
 	}
-	api.hook = nil
+	api.setHook(nil)
 	if err := h.run(context.Background(), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -476,9 +476,9 @@ func TestEmptyWindowThenData(t *testing.T) {
 		start := h0.AddDate(0, 0, d)
 		return &sdk.Partition{Key: start.Format(time.DateOnly), Start: start, End: start.AddDate(0, 0, 1)}
 	}
-	empty := true
+	var full atomic.Bool
 	api := &fakeAPI{hook: func(w http.ResponseWriter, _ *http.Request, _ int) bool {
-		if empty {
+		if !full.Load() {
 			_, _ = w.Write([]byte(`{"data": []}`))
 		} else {
 			_, _ = w.Write([]byte(`{"data": [{"id": 1, "v": "x"}]}`))
@@ -493,7 +493,7 @@ func TestEmptyWindowThenData(t *testing.T) {
 	if h.tableExists() {
 		t.Error("an empty first window created a table it could not know the columns of")
 	}
-	empty = false
+	full.Store(true)
 	if err := h.run(context.Background(), cfg, day(1)); err != nil {
 		t.Fatal(err)
 	}

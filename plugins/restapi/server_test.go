@@ -40,8 +40,9 @@ func (a *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.queries = append(a.queries, r.URL.Query())
 	a.headers = append(a.headers, r.Header.Clone())
 	n := len(a.queries)
+	hook := a.hook
 	a.mu.Unlock()
-	if a.hook != nil && a.hook(w, r, n) {
+	if hook != nil && hook(w, r, n) {
 		return
 	}
 	q := r.URL.Query()
@@ -99,6 +100,13 @@ func (a *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(body); err != nil {
 		a.t.Errorf("fake API: %v", err)
 	}
+}
+
+// setHook replaces the hook between runs.
+func (a *fakeAPI) setHook(h func(w http.ResponseWriter, r *http.Request, n int) bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hook = h
 }
 
 func (a *fakeAPI) requests() int {

@@ -369,6 +369,7 @@ type RemoteError struct {
 	Msg string
 }
 
+// Error returns the plugin's message.
 func (e *RemoteError) Error() string { return e.Msg }
 
 // callError turns a gRPC status into a RemoteError when the plugin itself
