@@ -175,6 +175,7 @@ type runner struct {
 	resources map[string]engine.Resource
 }
 
+// Run starts the plugin for this attempt and streams its events to emit.
 func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitter) error {
 	cfg, err := json.Marshal(r.cfg)
 	if err != nil {
@@ -240,6 +241,7 @@ type checkRunner struct {
 	resources map[string]engine.Resource
 }
 
+// RunCheck starts the plugin and asks it to evaluate one check.
 func (c *checkRunner) RunCheck(ctx context.Context, req *engine.CheckRequest) (engine.CheckResult, error) {
 	cfg, err := json.Marshal(c.cfg)
 	if err != nil {

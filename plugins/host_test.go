@@ -376,3 +376,14 @@ func TestTail(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPluginRoundTrip measures one plugin process's life: start,
+// handshake, one Describe call, stop (what every step attempt pays).
+func BenchmarkPluginRoundTrip(b *testing.B) {
+	cfg := map[string]any{"assets": []any{"a"}}
+	for i := 0; i < b.N; i++ {
+		if _, err := Describe(context.Background(), testRef("ok"), cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -163,7 +163,7 @@ func (p *parser) nodes(s *scanner) error {
 		batch = newBatch()
 	}
 	err := s.object(func([]byte) error {
-		err := s.object(func(k []byte) error {
+		err := s.objectEarlyKey(func(k []byte) error {
 			key := nodeKey(k)
 			if key == "" {
 				return s.skip()

@@ -258,6 +258,17 @@ func (s *scanner) scan(hold bool) (start, end int, err error) {
 // object. fn must consume the member's value (value, skip or object). The
 // key passed to fn is valid until fn returns; fn may not retain it.
 func (s *scanner) object(fn func(key []byte) error) error {
+	return s.walkObject(fn, false)
+}
+
+// objectEarlyKey is object for callers that are done with the key before
+// they read anything more: it then hands over the key in place, uncopied,
+// whenever the ':' after it is already buffered.
+func (s *scanner) objectEarlyKey(fn func(key []byte) error) error {
+	return s.walkObject(fn, true)
+}
+
+func (s *scanner) walkObject(fn func(key []byte) error, early bool) error {
 	if err := s.expect('{'); err != nil {
 		return err
 	}
@@ -287,13 +298,27 @@ func (s *scanner) object(fn func(key []byte) error) error {
 		}
 		key := raw[1 : len(raw)-1]
 		// A streamed buffer may move before fn is done with the key; an
-		// in-memory one never does, so its keys need no copy.
-		if s.r != nil || bytes.IndexByte(key, '\\') >= 0 {
+		// in-memory one never does, so its keys need no copy. Nor do
+		// early keys when the ':' is buffered: nothing is read before fn
+		// has used them.
+		colon := false
+		if early && s.r != nil {
+			j := s.pos
+			for j < len(s.buf) && (s.buf[j] == ' ' || s.buf[j] == '\n' || s.buf[j] == '\r' || s.buf[j] == '\t') {
+				j++
+			}
+			if j < len(s.buf) && s.buf[j] == ':' {
+				s.pos, colon = j+1, true
+			}
+		}
+		if (s.r != nil && !colon) || bytes.IndexByte(key, '\\') >= 0 {
 			keyBuf = appendUnquoted(keyBuf[:0], raw)
 			key = keyBuf
 		}
-		if err := s.expect(':'); err != nil {
-			return err
+		if !colon {
+			if err := s.expect(':'); err != nil {
+				return err
+			}
 		}
 		if err := fn(key); err != nil {
 			return err
