@@ -368,3 +368,65 @@ assets:
 		t.Fatalf("error check passed: %d\n%s", code, out)
 	}
 }
+
+// TestRunSlingShorthand runs `elt run sling FILE --streams` with a stand-in
+// sling (a test double that records its arguments and environment).
+func TestRunSlingShorthand(t *testing.T) {
+	dir := newProject(t, `
+name: sling
+resources:
+  pg: {type: postgres, url: "postgres://u:hunter22@db/x", secret: [url]}
+sling:
+  - replication: pg.yaml
+    executable: ./fake-sling
+    connections: {MY_PG: pg}
+`)
+	os.WriteFile(filepath.Join(dir, "pg.yaml"), []byte(`
+source: MY_PG
+target: MY_DUCKDB
+defaults: {mode: full-refresh, object: "raw.{stream_table}"}
+streams:
+  public.orders:
+  public.users:
+  public."Accounts":
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "fake-sling"), []byte("#!/bin/sh\necho \"$@\" > argv.txt\necho \"MY_PG=$MY_PG\" > env.txt\necho 'execution succeeded'\n"), 0o755)
+	out, _, code := elt(t, dir, "assets", "list", "-o", "json")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	var assets []assetJSON
+	mustJSON(t, out, &assets)
+	var keys []string
+	for _, a := range assets {
+		keys = append(keys, a.Key.String())
+	}
+	// dagster-sling's keys: "target" + the stream's own object or name
+	// (defaults.object does not count); the source stream is the dep.
+	for _, want := range []string{"target/public/orders", "target/public/accounts", "public/orders"} {
+		if !strings.Contains(strings.Join(keys, " "), want) {
+			t.Errorf("keys %v lack %s", keys, want)
+		}
+	}
+	out, errOut, code := elt(t, dir, "run", "sling", "pg.yaml", "--streams", "public.orders,public.users")
+	if code != 0 {
+		t.Fatalf("run sling: %d\n%s\n%s", code, out, errOut)
+	}
+	argv, _ := os.ReadFile(filepath.Join(dir, "argv.txt"))
+	if !strings.Contains(string(argv), "run -r") || !strings.Contains(string(argv), "--streams public.orders,public.users") {
+		t.Errorf("sling argv %q", argv)
+	}
+	env, _ := os.ReadFile(filepath.Join(dir, "env.txt"))
+	if !strings.Contains(string(env), "hunter22") {
+		t.Errorf("connection env not passed: %q", env)
+	}
+	if strings.Contains(out, "hunter22") || strings.Contains(errOut, "hunter22") {
+		t.Error("connection URL printed")
+	}
+	if !strings.Contains(out, "materialized target/public/orders") || strings.Contains(out, "materialized target/public/accounts") {
+		t.Errorf("run output:\n%s", out)
+	}
+	if _, errOut, code := elt(t, dir, "run", "sling", "pg.yaml", "--streams", "public.nope"); code != 2 || !strings.Contains(errOut, "public.orders") {
+		t.Errorf("unknown stream: %d %s", code, errOut)
+	}
+}
