@@ -406,8 +406,8 @@ func (s *Selector) near(include []string) []string {
 	for _, sp := range s.Graph.specs {
 		best := -1
 		for _, w := range words {
-			d := editDistance(w, sp.Key.path)
-			if d2 := editDistance(w, sp.Key.Last()); d2 < d {
+			d := EditDistance(w, sp.Key.path)
+			if d2 := EditDistance(w, sp.Key.Last()); d2 < d {
 				d = d2
 			}
 			if best < 0 || d < best {
@@ -437,7 +437,9 @@ func (s *Selector) near(include []string) []string {
 	return out
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b (bytes); strings
+// longer than 64 bytes are either equal (0) or far apart.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		if a == b {
 			return 0

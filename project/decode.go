@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/eltproject/elt/asset"
 )
 
 // Problem is one thing wrong with the project, with its location.
@@ -254,32 +256,13 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 func nearest(s string, cands []string) string {
 	best, bestD := "", 3
 	for _, c := range cands {
-		if d := levenshtein(s, c); d < bestD {
+		if d := asset.EditDistance(s, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
 }
 
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 // decodeNode decodes n into out, turning yaml.v3's type errors into
 // problems with lines.

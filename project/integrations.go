@@ -36,45 +36,15 @@ func decodeIntegration(n *yaml.Node, cfg any, kind string, probs *problems) bool
 // pipeline, and registers their step families.
 func (p *Project) loadIntegrations(ctx context.Context, root *yaml.Node, probs *problems) []asset.Spec {
 	var list []integration
-	for i := range p.Config.DBT {
-		n := &p.Config.DBT[i]
-		var cfg dbtint.Config
-		if !decodeIntegration(n, &cfg, "dbt", probs) {
-			continue
-		}
-		for _, e := range cfg.Validate() {
-			probs.add(n.Line, "dbt: %v", e)
-		}
-		list = append(list, integration{kind: "dbt", line: n.Line, load: func(ctx context.Context) ([]asset.Spec, []engine.Family, error) {
-			return dbtint.Load(ctx, cfg, p.Dir, p.Resources)
-		}})
-	}
-	for i := range p.Config.Sling {
-		n := &p.Config.Sling[i]
-		var cfg slingint.Config
-		if !decodeIntegration(n, &cfg, "sling", probs) {
-			continue
-		}
-		for _, e := range cfg.Validate() {
-			probs.add(n.Line, "sling: %v", e)
-		}
-		list = append(list, integration{kind: "sling", line: n.Line, load: func(ctx context.Context) ([]asset.Spec, []engine.Family, error) {
-			return slingint.Load(ctx, cfg, p.Dir, p.Resources)
-		}})
-	}
-	for i := range p.Config.DLT {
-		n := &p.Config.DLT[i]
-		var cfg dltint.Config
-		if !decodeIntegration(n, &cfg, "dlt", probs) {
-			continue
-		}
-		for _, e := range cfg.Validate() {
-			probs.add(n.Line, "dlt: %v", e)
-		}
-		list = append(list, integration{kind: "dlt", line: n.Line, load: func(ctx context.Context) ([]asset.Spec, []engine.Family, error) {
-			return dltint.Load(ctx, cfg, p.Dir, p.Resources)
-		}})
-	}
+	list = append(list, decodeAll(p.Config.DBT, "dbt", probs, func(ctx context.Context, c dbtint.Config) ([]asset.Spec, []engine.Family, error) {
+		return dbtint.Load(ctx, c, p.Dir, p.Resources)
+	})...)
+	list = append(list, decodeAll(p.Config.Sling, "sling", probs, func(ctx context.Context, c slingint.Config) ([]asset.Spec, []engine.Family, error) {
+		return slingint.Load(ctx, c, p.Dir, p.Resources)
+	})...)
+	list = append(list, decodeAll(p.Config.DLT, "dlt", probs, func(ctx context.Context, c dltint.Config) ([]asset.Spec, []engine.Family, error) {
+		return dltint.Load(ctx, c, p.Dir, p.Resources)
+	})...)
 	if len(probs.list) > 0 {
 		return nil
 	}
@@ -96,4 +66,30 @@ func (p *Project) loadIntegrations(ctx context.Context, root *yaml.Node, probs *
 		specs = append(specs, s...)
 	}
 	return specs
+}
+
+// validator is an integration Config: decoded from YAML, then validated.
+type validator[C any] interface {
+	*C
+	Validate() []error
+}
+
+// decodeAll decodes and validates the entries of one integration list.
+func decodeAll[C any, PC validator[C]](nodes []yaml.Node, kind string, probs *problems,
+	load func(context.Context, C) ([]asset.Spec, []engine.Family, error)) []integration {
+	var out []integration
+	for i := range nodes {
+		n := &nodes[i]
+		var cfg C
+		if !decodeIntegration(n, &cfg, kind, probs) {
+			continue
+		}
+		for _, e := range PC(&cfg).Validate() {
+			probs.add(n.Line, "%s: %v", kind, e)
+		}
+		out = append(out, integration{kind: kind, line: n.Line, load: func(ctx context.Context) ([]asset.Spec, []engine.Family, error) {
+			return load(ctx, cfg)
+		}})
+	}
+	return out
 }

@@ -35,9 +35,12 @@ func (t *translator) attachChecks(specs []asset.Spec, index map[string]int, node
 		if _, dup := spec.Check(name); dup {
 			name = n.Name + "_" + id[strings.LastIndexByte(id, '.')+1:]
 		}
-		severity := strings.ToLower(n.Config.Severity)
-		if severity == "" {
-			severity = "error"
+		severity := "error" // dbt's default
+		switch sev := n.Config.Severity; {
+		case strings.EqualFold(sev, "warn"):
+			severity = "warn"
+		case sev != "" && !strings.EqualFold(sev, "error"):
+			severity = strings.ToLower(sev)
 		}
 		md := map[string]any{MetaUniqueID: id}
 		spec.Checks = append(spec.Checks, asset.CheckSpec{
@@ -159,7 +162,7 @@ func (t *translator) resolveRef(n *dbtmanifest.Node, v any) string {
 			return d
 		}
 	}
-	for _, id := range t.m.SortedNodeIDs() {
+	for _, id := range t.nodeIDs {
 		if match(id) {
 			return id
 		}

@@ -68,10 +68,11 @@ func isAssetNode(n *dbtmanifest.Node) bool {
 
 // translator carries one translation's lookups.
 type translator struct {
-	m      *dbtmanifest.Manifest
-	opts   Options
-	keys   map[string]asset.Key // unique_id → key, for nodes and sources that have one
-	groups map[string]*dbtmanifest.Group
+	m       *dbtmanifest.Manifest
+	opts    Options
+	keys    map[string]asset.Key // unique_id → key, for nodes and sources that have one
+	groups  map[string]*dbtmanifest.Group
+	nodeIDs []string // sorted
 }
 
 // Translate returns the asset specs of m: one per selected model, seed and
@@ -90,6 +91,7 @@ func Translate(m *dbtmanifest.Manifest, opts Options) ([]asset.Spec, error) {
 	}
 	var errs []error
 	nodeIDs := m.SortedNodeIDs()
+	t.nodeIDs = nodeIDs
 	sourceIDs := m.SortedSourceIDs()
 	// Keys first: deps and checks refer to nodes of any kind.
 	for _, id := range nodeIDs {
