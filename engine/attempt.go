@@ -37,7 +37,10 @@ type attemptOutcome struct {
 	failed       map[asset.Key]string // asset → message
 	skipped      map[asset.Key]string
 	checks       map[asset.Key]map[string]bool // checks the runner reported
-	err          error
+	// pending are the engine's own events about the attempt's assets
+	// (implicit materializations and failures), emitted by the caller.
+	pending []Event
+	err     error
 }
 
 // runStep runs a step through its attempts and returns its final status.
@@ -82,15 +85,25 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		for k := range out.materialized {
 			x.setAsset(k, StatusSucceeded)
 		}
+		ok := len(out.failed) == 0 && out.err == nil
+		if ok && !x.hasEngineChecks(st, out) {
+			// The step's last events and its end share one commit.
+			release()
+			for k := range out.skipped {
+				x.setAsset(k, StatusSkipped)
+			}
+			x.emitAll(ctx, append(out.pending, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded}))
+			return StatusSucceeded
+		}
+		x.emitAll(ctx, out.pending)
 		// Checks run while the step still holds its pools: a DuckDB check
 		// reads the file the step wrote, and the file's pool keeps other
 		// writers out meanwhile.
 		x.runChecks(ctx, st, out)
 		release()
-		if len(out.failed) == 0 && out.err == nil {
-			for k, msg := range out.skipped {
+		if ok {
+			for k := range out.skipped {
 				x.setAsset(k, StatusSkipped)
-				_ = msg
 			}
 			x.emit(ctx, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded})
 			return StatusSucceeded
@@ -176,17 +189,17 @@ func (x *execution) markAll(ctx context.Context, st *Step, keys []asset.Key, sta
 func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []asset.Key, attempt int) attemptOutcome {
 	out := attemptOutcome{materialized: map[asset.Key]bool{}, failed: map[asset.Key]string{}, skipped: map[asset.Key]string{}, checks: map[asset.Key]map[string]bool{}}
 	stepDir := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d", st.ID, attempt))
-	logf, logPath, err := x.logFile(st, attempt)
-	if err != nil {
-		out.err = fmt.Errorf("open step log: %w", err)
-		x.failRest(&out, todo)
-		return out
-	}
+	logPath := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d.log", st.ID, attempt))
+	// The log file is created on the first byte of output: a silent step
+	// leaves no file behind.
+	logf := &lazyFile{path: logPath}
 	defer logf.Close()
-	if err := os.MkdirAll(stepDir, 0o755); err != nil {
-		out.err = fmt.Errorf("create step folder: %w", err)
-		x.failRest(&out, todo)
-		return out
+	if !fam.NoStepDir {
+		if err := os.Mkdir(stepDir, 0o755); err != nil && !os.IsExist(err) {
+			out.err = fmt.Errorf("create step folder: %w", err)
+			x.failRest(&out, todo)
+			return out
+		}
 	}
 	x.emit(ctx, Event{Type: StepStarted, StepID: st.ID, Attempt: attempt, Status: StatusRunning,
 		Metadata: map[string]any{"log_path": logPath, "assets": keyStrings(todo), "kind": st.Kind}})
@@ -288,10 +301,10 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 		}
 		if runErr == nil {
 			out.materialized[k] = true
-			x.emit(ctx, Event{Type: AssetMaterialized, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusSucceeded})
+			out.pending = append(out.pending, Event{Type: AssetMaterialized, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusSucceeded})
 		} else {
 			out.failed[k] = errText(runErr)
-			x.emit(ctx, Event{Type: AssetFailed, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusFailed, Message: runErr.Error()})
+			out.pending = append(out.pending, Event{Type: AssetFailed, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusFailed, Message: runErr.Error()})
 		}
 	}
 	return out
@@ -301,6 +314,20 @@ func (x *execution) failRest(out *attemptOutcome, todo []asset.Key) {
 	for _, k := range todo {
 		out.failed[k] = errText(out.err)
 	}
+}
+
+// hasEngineChecks reports whether any materialized asset of the attempt
+// has a check the engine must run.
+func (x *execution) hasEngineChecks(st *Step, out attemptOutcome) bool {
+	for k := range out.materialized {
+		spec, _ := x.e.Graph.Spec(k)
+		for _, cs := range spec.Checks {
+			if cs.Runner != "" && !out.checks[k][cs.Name] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // decorateCheck fills severity and blocking from the asset's CheckSpec.
@@ -493,4 +520,34 @@ func (x *execution) markUnchanged(k asset.Key, md map[string]any) map[string]any
 		return out
 	}
 	return md
+}
+
+// lazyFile is a log file opened for appending on its first write.
+type lazyFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil && l.err == nil {
+		l.f, l.err = os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
+	if l.err != nil {
+		return 0, fmt.Errorf("step log: %w", l.err)
+	}
+	return l.f.Write(b)
+}
+
+// Close closes the file if it was opened.
+func (l *lazyFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		return l.f.Close()
+	}
+	return nil
 }

@@ -21,6 +21,12 @@ type Recorder interface {
 	Record(ctx context.Context, ev Event) error
 }
 
+// BatchRecorder is a Recorder that can make several events durable in one
+// commit; the engine uses it for events that happen together.
+type BatchRecorder interface {
+	RecordAll(ctx context.Context, evs []Event) error
+}
+
 // Engine executes plans. Its fields are set once; Execute may be called for
 // several runs one after another.
 type Engine struct {
@@ -185,8 +191,35 @@ func (e *Engine) now() time.Time {
 
 func (e *Engine) runDir(runID string) string { return filepath.Join(e.RunsDir, runID) }
 
-// emit stamps, redacts, records and shows one event.
-func (x *execution) emit(ctx context.Context, ev Event) {
+// emitAll is emit for events that happen together: with a BatchRecorder
+// they are made durable in one commit.
+func (x *execution) emitAll(ctx context.Context, evs []Event) {
+	br, ok := x.e.Recorder.(BatchRecorder)
+	if !ok || len(evs) < 2 {
+		for _, ev := range evs {
+			x.emit(ctx, ev)
+		}
+		return
+	}
+	for i := range evs {
+		x.prepare(&evs[i])
+	}
+	if err := br.RecordAll(context.WithoutCancel(ctx), evs); err != nil {
+		x.mu.Lock()
+		if x.recErr == nil {
+			x.recErr = fmt.Errorf("record events: %w", err)
+		}
+		x.mu.Unlock()
+	}
+	if x.e.Observe != nil {
+		for _, ev := range evs {
+			x.e.Observe(ev)
+		}
+	}
+}
+
+// prepare stamps and redacts an event.
+func (x *execution) prepare(ev *Event) {
 	ev.RunID = x.opts.RunID
 	if ev.Time.IsZero() {
 		ev.Time = x.e.now()
@@ -198,6 +231,11 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 		ev.Message = r(ev.Message)
 		ev.Metadata = redactMap(r, ev.Metadata)
 	}
+}
+
+// emit stamps, redacts, records and shows one event.
+func (x *execution) emit(ctx context.Context, ev Event) {
+	x.prepare(&ev)
 	if x.e.Recorder != nil {
 		if err := x.e.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
 			x.mu.Lock()
@@ -374,9 +412,3 @@ func stepPriorities(plan *Plan, down map[string][]*Step) map[string]int {
 	return prio
 }
 
-// logFile opens the attempt's log file.
-func (x *execution) logFile(st *Step, attempt int) (*os.File, string, error) {
-	path := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d.log", st.ID, attempt))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	return f, path, err
-}

@@ -53,7 +53,8 @@ type Request struct {
 	// ProjectDir is the folder of elt.yaml; relative paths resolve from it.
 	ProjectDir string
 	// StepDir is a scratch folder for this attempt under the run's folder
-	// (.elt/runs/<run>/<step>.<attempt>/); created by the engine.
+	// (.elt/runs/<run>/<step>.<attempt>/); created by the engine unless the
+	// family sets NoStepDir (the run's folder, its parent, always exists).
 	StepDir string
 	// Env is the environment for subprocesses: the process environment,
 	// resources as ELT_RESOURCE_* variables and ELT_RUN_ID / ELT_STEP_ID.
@@ -144,6 +145,10 @@ type Family struct {
 	Timeout time.Duration
 	// Kind is shown in plans: command, dbt, sling, dlt, duckdb, plugin.
 	Kind string
+	// NoStepDir: the runner needs no scratch folder, so the engine does
+	// not create one (creating files is the costliest part of a trivial
+	// step on some file systems).
+	NoStepDir bool
 }
 
 // RetryPolicy says how often and when a failed step is tried again.

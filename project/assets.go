@@ -68,7 +68,7 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 			probs.add(line, "asset %s has more than one of command, ops, sql, import and plugin; keep one", a.Key.Key)
 			continue
 		}
-		fam := &engine.Family{Name: "asset:" + a.Key.Key.String(), Pools: a.Pool}
+		fam := &engine.Family{Name: "asset:" + a.Key.Key.String(), Pools: a.Pool, NoStepDir: !a.Command.IsZero() || len(a.Ops) > 0}
 		fam.Retry = p.retryPolicy(a.Retries)
 		fam.Timeout = time.Duration(a.Timeout)
 		if fam.Timeout == 0 {

@@ -274,3 +274,35 @@ func scanCheck(rows *sql.Rows) (CheckResult, error) {
 	c.Metadata, err = decodeMetadata(md)
 	return c, err
 }
+
+// RecordAll records several events in one transaction, in order; it is
+// Record for a burst of events that happen together (a step's last
+// materializations and its end), so they cost one commit.
+func (s *SQLite) RecordAll(ctx context.Context, evs []engine.Event) error {
+	bodies := make([]string, len(evs))
+	for i := range evs {
+		if err := validateEvent(evs[i]); err != nil {
+			return err
+		}
+		if evs[i].Time.IsZero() {
+			evs[i].Time = s.now()
+		}
+		b, err := eventJSON(evs[i])
+		if err != nil {
+			return fmt.Errorf("record %s event of run %s: %w", evs[i].Type, evs[i].RunID, err)
+		}
+		bodies[i] = b
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for i := range evs {
+			if err := applyEvent(tx, evs[i], bodies[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %d events of run %s: %w", len(evs), evs[0].RunID, err)
+	}
+	return nil
+}

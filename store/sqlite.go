@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,9 +96,25 @@ func Open(ctx context.Context, path string, opts ...Option) (*SQLite, error) {
 	s.wdb.SetMaxOpenConns(1)
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxLifetime(0)
-	if err := migrateWith(ctx, s.wdb, path, migrations, s.now); err != nil {
+	// Two processes creating the file at once can see SQLITE_BUSY while
+	// one of them switches it to WAL, which the busy timeout does not
+	// cover: try again briefly.
+	var merr error
+	for attempt := 0; attempt < 20; attempt++ {
+		if merr = migrateWith(ctx, s.wdb, path, migrations, s.now); merr == nil || !isBusy(merr) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			merr = ctx.Err()
+		case <-time.After(time.Duration(10*(attempt+1)) * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if merr != nil {
 		s.wdb.Close()
-		return nil, err
+		return nil, merr
 	}
 	s.rdb = sql.OpenDB(connector{dsn: dsn(path, false), driver: &sqlite3.SQLiteDriver{}})
 	s.rdb.SetMaxOpenConns(4)
@@ -299,4 +316,13 @@ func runOp(op *writeOp, tx *sql.Tx) error {
 		return err
 	}
 	return op.fn(tx)
+}
+
+// isBusy reports SQLite's "database is locked" / "busy" errors.
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return strings.Contains(err.Error(), "database is locked")
 }

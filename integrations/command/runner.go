@@ -59,11 +59,12 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 }
 
 func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op string, s Spec, def asset.Key) error {
-	name := "events.jsonl"
+	// The events file sits beside the step's folder, in the run's folder
+	// that always exists: command steps need no folder of their own.
+	eventsPath := req.StepDir + ".events.jsonl"
 	if op != "" {
-		name = "events." + op + ".jsonl"
+		eventsPath = req.StepDir + ".events." + op + ".jsonl"
 	}
-	eventsPath := filepath.Join(req.StepDir, name)
 	env := MergeEnv(req.Env, req.Partition.Env()...)
 	env = MergeEnv(env, s.Env...)
 	env = MergeEnv(env, EventsFileEnv+"="+eventsPath, "ELT_PROJECT_DIR="+req.ProjectDir)

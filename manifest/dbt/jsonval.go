@@ -168,23 +168,34 @@ func (p *parser) uidText(b []byte) string {
 	return string(b)
 }
 
-// takeErr returns the first error recorded by a member walk.
-func (p *parser) takeErr() error { return p.err }
-
 // strList reads a list of strings, or a single string, interning each.
 func (p *parser) strList(depth int, v []byte) []string {
 	if len(v) > 0 && v[0] == '"' {
 		return []string{p.intern(v)}
 	}
-	var out []string
-	p.elems(depth, v, func(e []byte) { out = append(out, p.intern(e)) })
-	return out
+	buf := p.strScratch[:0]
+	p.elems(depth, v, func(e []byte) { buf = append(buf, p.intern(e)) })
+	p.strScratch = buf
+	return exact(buf)
 }
 
 // uidList reads a list of unique_ids.
 func (p *parser) uidList(depth int, v []byte) []string {
-	var out []string
-	p.elems(depth, v, func(e []byte) { out = append(out, p.uid(e)) })
+	buf := p.strScratch[:0]
+	p.elems(depth, v, func(e []byte) { buf = append(buf, p.uid(e)) })
+	p.strScratch = buf
+	return exact(buf)
+}
+
+// exact copies a scratch slice into one of exactly its length (nil when
+// empty), so lists cost one allocation instead of a series of growths.
+func exact[T any](buf []T) []T {
+	if len(buf) == 0 {
+		return nil
+	}
+	out := make([]T, len(buf))
+	copy(out, buf)
+	clear(buf)
 	return out
 }
 

@@ -8,9 +8,9 @@ import (
 )
 
 // Nodes are most of a manifest. With more than one CPU they are parsed by
-// workers: the reading goroutine cuts the nodes object into batches of
-// whole node values and each worker parses batches with its own parser
-// state; results are merged in file order.
+// workers: the reading goroutine walks each node's members once and copies
+// the ones the parser reads into batches; each worker parses batches with
+// its own parser state; results are merged in file order.
 const batchBytes = 1 << 20
 
 // A batch holds, for each node, only the members the parser reads: the

@@ -19,9 +19,13 @@ type parser struct {
 	ns      [maxDepth]scanner
 	err     error // first error inside a member walk
 	scratch []byte
-	recent  [1024]string
-	sawMeta bool
-	firstPk string
+	// strScratch and colScratch collect list elements before they are
+	// copied into exactly sized slices.
+	strScratch []string
+	colScratch []Column
+	recent     [1024]string
+	sawMeta    bool
+	firstPk    string
 }
 
 func parseManifest(s *scanner) (*Manifest, error) {
@@ -157,7 +161,12 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 		case "name":
 			n.Name = p.str(v)
 		case "alias":
-			n.Alias = p.str(v)
+			// The alias is usually the name: share the string.
+			if len(v) == len(n.Name)+2 && string(v[1:len(v)-1]) == n.Name {
+				n.Alias = n.Name
+			} else {
+				n.Alias = p.str(v)
+			}
 		case "schema":
 			n.Schema = p.intern(v)
 		case "database":
@@ -294,7 +303,7 @@ func (p *parser) config(v []byte, c *Config) {
 }
 
 func (p *parser) columns(v []byte) []Column {
-	var out []Column
+	out := p.colScratch[:0]
 	p.members(depthField, v, func(name string, cv []byte) {
 		// Columns carry many fields elt ignores; stop at data_type, which
 		// dbt writes after name, description and meta.
@@ -311,7 +320,8 @@ func (p *parser) columns(v []byte) []Column {
 		})
 		out = append(out, c)
 	})
-	return out
+	p.colScratch = out
+	return exact(out)
 }
 
 // skipObjectMembers reads an object, reporting each key and skipping its

@@ -2,9 +2,11 @@ package dbt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // scanner walks JSON objects member by member. Fed by a reader it keeps only
@@ -40,6 +42,7 @@ type syntaxError struct {
 	Msg    string
 }
 
+// Error names the file, line (when known) and byte offset.
 func (e *syntaxError) Error() string {
 	if e.Line == 0 {
 		return fmt.Sprintf("%s: invalid JSON at byte %d: %s", e.Name, e.Offset, e.Msg)
@@ -181,38 +184,21 @@ func (s *scanner) scan(hold bool) (start, end int, err error) {
 				i++
 				continue
 			}
-			// Most strings are short keys and names: look at a few bytes
-			// before paying for a vectorized search.
-			p := -1
-			for j, end := i, min(i+16, len(s.buf)); j < end; j++ {
-				if s.buf[j] == '"' {
-					p = j - i
-					break
-				}
-			}
-			if p < 0 && i+16 < len(s.buf) {
-				if p = bytes.IndexByte(s.buf[i+16:], '"'); p >= 0 {
-					p += 16
-				}
-			}
-			if p < 0 {
-				n := 0
-				for j := len(s.buf) - 1; j >= i && s.buf[j] == '\\'; j-- {
-					n++
-				}
-				escaped = n%2 == 1
+			k := stringStop(s.buf, i)
+			if k < 0 {
+				// No closing quote buffered: note whether the buffer ends
+				// inside an escape, then read more.
+				i = skipEscapes(s.buf, i)
+				escaped = i > len(s.buf)
 				i = len(s.buf)
 				continue
 			}
-			q := i + p
-			n := 0
-			for j := q - 1; j >= i && s.buf[j] == '\\'; j-- {
-				n++
-			}
-			i = q + 1
-			if n%2 == 1 {
+			if s.buf[k] == '\\' {
+				i = k + 1
+				escaped = true
 				continue
 			}
+			i = k + 1
 			inStr = false
 			if depth == 0 {
 				break
@@ -391,3 +377,52 @@ func (s *scanner) array(fn func() error) error {
 
 // structural marks the bytes that change the state of a value scan.
 var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// SWAR constants: one in every byte, and each byte's high bit.
+const (
+	swarLo = 0x0101010101010101
+	swarHi = 0x8080808080808080
+)
+
+// stringStop returns the index of the first '"' or '\\' at or after i in
+// b, or -1. Short strings (most keys and names) are searched eight bytes
+// at a time; longer ones with vectorized searches.
+func stringStop(b []byte, i int) int {
+	for n := 0; n < 4 && i+8 <= len(b); n++ {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ ('"' * swarLo)
+		e := x ^ ('\\' * swarLo)
+		// The lowest flagged byte is exact (borrows only run upwards).
+		if m := ((q-swarLo)&^q | (e-swarLo)&^e) & swarHi; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	q := bytes.IndexByte(b[i:], '"')
+	if q < 0 {
+		if e := bytes.IndexByte(b[i:], '\\'); e >= 0 {
+			return i + e
+		}
+		return -1
+	}
+	if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
+		return i + e
+	}
+	return i + q
+}
+
+// skipEscapes moves past every escape in b[i:], which holds no closing
+// quote, and returns where scanning resumes: len(b)+1 when b ends in the
+// middle of an escape.
+func skipEscapes(b []byte, i int) int {
+	for {
+		e := bytes.IndexByte(b[i:], '\\')
+		if e < 0 {
+			return len(b)
+		}
+		i += e + 2
+		if i > len(b) {
+			return i
+		}
+	}
+}

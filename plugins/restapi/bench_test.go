@@ -152,3 +152,54 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportMetric(rows/cpuCeil.Seconds(), "read_json_auto-rows/cpu-s")
 	b.ReportMetric(cpuCeil.Seconds()/cpuAPI.Seconds(), "ratio-cpu")
 }
+
+// BenchmarkAppenderOnly appends already-converted rows (the benchmark's
+// five columns) in one transaction: the bound the Appender puts on the
+// plugin, without HTTP or JSON.
+func BenchmarkAppenderOnly(b *testing.B) {
+	n := benchRecords
+	if testing.Short() {
+		n = 100_000
+	}
+	dir := b.TempDir()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := sql.Open("duckdb", filepath.Join(dir, fmt.Sprintf("app%d.duckdb", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := &table{schema: "main", name: "bench", cols: []column{
+			{name: "active", typ: typeBoolean}, {name: "amount", typ: typeDouble}, {name: "at", typ: typeTimestamp},
+			{name: "id", typ: typeBigint}, {name: "name", typ: typeVarchar}}}
+		if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+			b.Fatal(err)
+		}
+		if err := t.create(ctx, conn); err != nil {
+			b.Fatal(err)
+		}
+		app, err := newAppender(conn, t)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r := 0; r < n; r++ {
+			if err := app.AppendRow(r%3 == 0, float64(r%10000)/100, t0.Add(time.Duration(r)*time.Second), int64(r), "customer-"+strconv.Itoa(r%5000)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := app.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+		db.Close()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

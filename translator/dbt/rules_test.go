@@ -235,6 +235,20 @@ func TestFixtureFacts(t *testing.T) {
 	if checks != 600 {
 		t.Errorf("%d checks, want 600 (601 tests, one with two parents and no meta ref)", checks)
 	}
+	// solana v6: generic tests with two parents (the model and a seed of
+	// expected rows) go to the model named in their "model" argument.
+	sol, err := Translate(loadFixture(t, "flipside_solana_v6"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sol {
+		if _, ok := s.Check("silver__nft_mints_business_logic_test"); ok && s.Key.Last() != "silver__nft_mints" {
+			t.Errorf("two-parent generic test attached to %s", s.Key)
+		}
+	}
+	if _, ok := specByKey(t, sol, "silver__nft_mints").Check("silver__nft_mints_business_logic_test"); !ok {
+		t.Error("silver__nft_mints has no business logic check")
+	}
 }
 
 func TestBadMetaKey(t *testing.T) {
