@@ -87,12 +87,14 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		}
 		ok := len(out.failed) == 0 && out.err == nil
 		if ok && !x.hasEngineChecks(st, out) {
-			// The step's last events and its end share one commit.
-			release()
+			// The step's last events and its end share one commit, made
+			// before the slot is freed so no more steps show as running
+			// than the concurrency allows.
 			for k := range out.skipped {
 				x.setAsset(k, StatusSkipped)
 			}
 			x.emitAll(ctx, append(out.pending, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded}))
+			release()
 			return StatusSucceeded
 		}
 		x.emitAll(ctx, out.pending)
@@ -100,14 +102,15 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		// reads the file the step wrote, and the file's pool keeps other
 		// writers out meanwhile.
 		x.runChecks(ctx, st, out)
-		release()
 		if ok {
 			for k := range out.skipped {
 				x.setAsset(k, StatusSkipped)
 			}
 			x.emit(ctx, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded})
+			release()
 			return StatusSucceeded
 		}
+		release()
 		failedKeys := make([]asset.Key, 0, len(out.failed))
 		for _, k := range todo {
 			if _, ok := out.failed[k]; ok {
