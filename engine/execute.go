@@ -34,7 +34,8 @@ type Engine struct {
 	Families     map[string]*Family
 	CheckRunners map[string]CheckRunner
 	Recorder     Recorder
-	// Observe sees every event after it is recorded (live output).
+	// Observe sees every event after it is recorded (live output). Calls
+	// are serialized: Observe needs no locking of its own.
 	Observe func(Event)
 	// Concurrency caps running steps; <= 0 means 1.
 	Concurrency int
@@ -101,6 +102,7 @@ type execution struct {
 	wg      sync.WaitGroup
 	cancel  context.CancelCauseFunc
 	recErr  error
+	obsMu   sync.Mutex // serializes Engine.Observe
 }
 
 // errFailFast is the cancel cause when --fail-fast stops the run.
@@ -212,9 +214,11 @@ func (x *execution) emitAll(ctx context.Context, evs []Event) {
 		x.mu.Unlock()
 	}
 	if x.e.Observe != nil {
+		x.obsMu.Lock()
 		for _, ev := range evs {
 			x.e.Observe(ev)
 		}
+		x.obsMu.Unlock()
 	}
 }
 
@@ -246,7 +250,9 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 		}
 	}
 	if x.e.Observe != nil {
+		x.obsMu.Lock()
 		x.e.Observe(ev)
+		x.obsMu.Unlock()
 	}
 }
 

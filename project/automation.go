@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -25,22 +26,38 @@ type Automation struct {
 
 // storeBinding lets definitions and sensors built at load time read the
 // run store once a command opens it.
+// Runs of a backfill or the daemon bind concurrently, hence the lock.
 type storeBinding struct {
+	mu sync.RWMutex
 	st store.Store
 }
 
+func (b *storeBinding) get() store.Store {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.st
+}
+
+func (b *storeBinding) set(st store.Store) {
+	b.mu.Lock()
+	b.st = st
+	b.mu.Unlock()
+}
+
 func (b *storeBinding) Partitions(ctx context.Context, def string) ([]string, error) {
-	if b.st == nil {
+	st := b.get()
+	if st == nil {
 		return nil, fmt.Errorf("dynamic partitions %q need the run store", def)
 	}
-	return b.st.Partitions(ctx, def)
+	return st.Partitions(ctx, def)
 }
 
 func (b *storeBinding) materializations(ctx context.Context) (map[asset.Key]time.Time, error) {
-	if b.st == nil {
+	st := b.get()
+	if st == nil {
 		return nil, fmt.Errorf("asset and freshness sensors need the run store")
 	}
-	m, err := b.st.LatestMaterializations(ctx)
+	m, err := st.LatestMaterializations(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +71,7 @@ func (b *storeBinding) materializations(ctx context.Context) (map[asset.Key]time
 // BindStore gives dynamic partitions and sensors access to the run store.
 func (p *Project) BindStore(st store.Store) {
 	if p.Automation != nil {
-		p.Automation.binding.st = st
+		p.Automation.binding.set(st)
 	}
 }
 

@@ -43,16 +43,7 @@ func newPartitionsCmd(e *env) *cobra.Command {
 		Use:   "list NAME",
 		Short: "List the keys of a partitions definition",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			p, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			p.BindStore(st)
 			def, err := p.Definition(args[0])
 			if err != nil {
@@ -72,7 +63,7 @@ func newPartitionsCmd(e *env) *cobra.Command {
 				fmt.Fprintln(e.stdout, k)
 			}
 			return nil
-		},
+		}),
 	}
 	outputFlag(list, &output)
 	change := func(use, short string, add bool) *cobra.Command {
@@ -80,13 +71,7 @@ func newPartitionsCmd(e *env) *cobra.Command {
 			Use:   use + " NAME KEY...",
 			Short: short,
 			Args:  cobra.MinimumNArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				ctx := cmd.Context()
-				p, st, err := e.loadWithStore(ctx)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
+			RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 				def, err := p.Definition(args[0])
 				if err != nil {
 					return err
@@ -114,7 +99,7 @@ func newPartitionsCmd(e *env) *cobra.Command {
 				}
 				fmt.Fprintf(e.stdout, "%s %d of %d keys in %s\n", verb, n, len(args)-1, args[0])
 				return nil
-			},
+			}),
 		}
 	}
 	cmd.AddCommand(list, change("add", "Add keys to a dynamic partitions definition", true), change("delete", "Delete keys from a dynamic partitions definition", false))
@@ -255,16 +240,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List sensors with their type, interval and cursor",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			p, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			type row struct {
 				Name     string `json:"name"`
 				Type     string `json:"type"`
@@ -295,7 +271,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Type, r.Interval, dash(c))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	outputFlag(list, &output)
 	var dryRun bool
@@ -303,13 +279,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 		Use:   "tick NAME",
 		Short: "Evaluate a sensor once and print what it requests (and run it, unless --dry-run)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			p, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			p.BindStore(st)
 			var s *schedule.Sensor
 			var names []string
@@ -349,7 +319,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 				return &runFailed{}
 			}
 			return nil
-		},
+		}),
 	}
 	tick.Flags().BoolVar(&dryRun, "dry-run", false, "print the requests without running them or moving the cursor")
 	cmd.AddCommand(list, tick)
@@ -389,13 +359,7 @@ through the engine, at most --max-runs at once. One daemon per project (a lock
 in the run store). SIGTERM or Ctrl-C lets running runs finish for 30s, then
 cancels and records them. 'elt status' tells whether the daemon is alive.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			p, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			host, _ := os.Hostname()
 			owner := fmt.Sprintf("%s:%d", host, os.Getpid())
 			logf := func(format string, a ...any) {
@@ -403,7 +367,7 @@ cancels and records them. 'elt status' tells whether the daemon is alive.`,
 			}
 			d := p.Daemon(st, owner, maxRuns, logf)
 			logf("daemon %s started: %d schedules, %d sensors", owner, len(d.Schedules), len(d.Sensors))
-			err = d.Run(ctx)
+			err := d.Run(ctx)
 			if errors.Is(err, schedule.ErrDaemonRunning) {
 				return usagef("%v; see 'elt status'", err)
 			}
@@ -412,7 +376,7 @@ cancels and records them. 'elt status' tells whether the daemon is alive.`,
 			}
 			logf("daemon stopped")
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&maxRuns, "max-runs", 4, "runs at once")
 	return cmd
@@ -424,16 +388,7 @@ func newStatusCmd(e *env) *cobra.Command {
 		Use:   "status",
 		Short: "Is the daemon alive, what is running, which assets are locked",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
 				return err
 			}
@@ -467,7 +422,7 @@ func newStatusCmd(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "  %s  %s  started %s\n", r.ID, r.Trigger, r.StartedAt.Local().Format("15:04:05"))
 			}
 			return nil
-		},
+		}),
 	}
 	outputFlag(cmd, &output)
 	return cmd

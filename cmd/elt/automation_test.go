@@ -73,17 +73,7 @@ assets:
 		t.Fatal(err)
 	}
 	defer cmd.Wait()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("first run never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, cmd, filepath.Join(dir, "started"))
 	_, errOut, code := elt(t, dir, "run")
 	if code != 1 || !strings.Contains(errOut, "slow") {
 		t.Fatalf("second run: exit %d %q", code, errOut)

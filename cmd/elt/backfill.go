@@ -206,16 +206,7 @@ func newBackfillListCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List backfills with their progress",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			bfs, err := st.ListBackfills(ctx, 50)
 			if err != nil {
 				return err
@@ -232,7 +223,7 @@ func newBackfillListCmd(e *env) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Status, b.Policy, progress(b), dash(strings.TrimSpace("job:"+b.Job+" "+b.Selection)), b.CreatedAt.Local().Format("2006-01-02 15:04"))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	outputFlag(cmd, &output)
 	return cmd
@@ -252,16 +243,7 @@ func newBackfillShowCmd(e *env) *cobra.Command {
 		Use:   "show ID",
 		Short: "Show a backfill: which partitions succeeded or failed, with their runs",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			b, err := st.GetBackfill(ctx, args[0])
 			if err != nil {
 				return usagef("%v; list backfills with 'elt backfill list'", err)
@@ -278,7 +260,7 @@ func newBackfillShowCmd(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "  %s\n", strings.Replace(seg.String(), schedule.StatusMissing, "pending", 1))
 			}
 			return nil
-		},
+		}),
 	}
 	outputFlag(cmd, &output)
 	return cmd
@@ -290,13 +272,7 @@ func newBackfillResumeCmd(e *env) *cobra.Command {
 		Use:   "resume ID",
 		Short: "Run the partitions of a backfill that have not succeeded",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			p, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			p.BindStore(st)
 			b, err := st.GetBackfill(ctx, args[0])
 			if err != nil {
@@ -319,7 +295,7 @@ func newBackfillResumeCmd(e *env) *cobra.Command {
 				done[k] = r.Status
 			}
 			return executeBackfill(ctx, e, p, st, def, b, done, maxConcurrent)
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&maxConcurrent, "max-concurrent", 1, "runs at once")
 	return cmd
@@ -330,13 +306,7 @@ func newBackfillCancelCmd(e *env) *cobra.Command {
 		Use:   "cancel ID",
 		Short: "Cancel a backfill: no new runs start; running ones finish",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			b, err := st.GetBackfill(ctx, args[0])
 			if err != nil {
 				return usagef("%v", err)
@@ -346,6 +316,6 @@ func newBackfillCancelCmd(e *env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "backfill %s canceled; resume it with 'elt backfill resume %s'\n", b.ID, b.ID)
 			return nil
-		},
+		}),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary act as the elt binary (a test double of
@@ -53,5 +54,22 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("bad JSON %v:\n%s", err, s)
+	}
+}
+
+// waitForFile waits until a step of the elt child process cmd has created
+// path; it kills the child and fails the test after 30 seconds.
+func waitForFile(t *testing.T, cmd *exec.Cmd, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("%s never appeared", path)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -123,3 +123,23 @@ func newVersionCmd(e *env) *cobra.Command {
 		},
 	}
 }
+
+// withStore is the RunE of a command that needs the project and its run
+// store: it checks -o (when output is not nil), loads both, calls fn and
+// closes the store.
+func (e *env) withStore(output *string, fn func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if output != nil {
+			if err := checkOutput(*output); err != nil {
+				return err
+			}
+		}
+		ctx := cmd.Context()
+		p, st, err := e.loadWithStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(ctx, cmd, args, p, st)
+	}
+}

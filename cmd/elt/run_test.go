@@ -353,17 +353,7 @@ assets:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "second.started")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("second never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, cmd, filepath.Join(dir, "second.started"))
 	// kill -9 elt and its children (the sleep is in its own group; kill it
 	// too so the test leaves nothing behind).
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -440,17 +430,7 @@ assets:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, cmd, filepath.Join(dir, "started"))
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
 	code := cmd.ProcessState.ExitCode()

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/project"
 	"github.com/eltproject/elt/store"
 )
 
@@ -28,16 +29,7 @@ func newRunsListCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List recent runs, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
 				return err
 			}
@@ -58,7 +50,7 @@ func newRunsListCmd(e *env) *cobra.Command {
 					runDuration(r), r.Trigger, dash(r.Partition), dash(selectionText(r)))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	outputFlag(cmd, &output)
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
@@ -101,16 +93,7 @@ func newRunsShowCmd(e *env) *cobra.Command {
 		Use:   "show RUN",
 		Short: "Show a run: steps, statuses, durations, materializations, checks",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			d, err := loadRunDetail(ctx, st, args[0])
 			if err != nil {
 				return err
@@ -164,7 +147,7 @@ func newRunsShowCmd(e *env) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	outputFlag(cmd, &output)
 	return cmd
@@ -209,13 +192,7 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 		Use:   "logs RUN",
 		Short: "Print the output of a run's steps (every attempt)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			_, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			r, err := st.GetRun(ctx, args[0])
 			if err != nil {
 				return usagef("%v; list runs with 'elt runs list'", err)
@@ -266,7 +243,7 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 				case <-time.After(300 * time.Millisecond):
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&step, "step", "", "only this step (id or prefix)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the run ends")

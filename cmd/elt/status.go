@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -37,16 +38,7 @@ latest check results, and whether it is stale: an upstream asset was
 materialized after it. With --partitions ASSET, show that asset's partitions
 as compact ranges of materialized, failed and missing keys.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			p, st, err := e.loadWithStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if partitionsOf != "" {
 				return printPartitionStatus(cmd, e, p, st, partitionsOf, output)
 			}
@@ -80,7 +72,7 @@ as compact ranges of materialized, failed and missing keys.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Status, when, dash(r.LastRun), checks, stale)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	sel.add(cmd)
 	outputFlag(cmd, &output)
