@@ -417,4 +417,3 @@ func stepPriorities(plan *Plan, down map[string][]*Step) map[string]int {
 	}
 	return prio
 }
-

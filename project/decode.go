@@ -263,7 +263,6 @@ func nearest(s string, cands []string) string {
 	return best
 }
 
-
 // decodeNode decodes n into out, turning yaml.v3's type errors into
 // problems with lines.
 func decodeNode(n *yaml.Node, out any, p *problems) bool {
