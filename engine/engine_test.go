@@ -360,7 +360,7 @@ func TestPoolLimitsConcurrency(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(60 * time.Millisecond)
 		cur.Add(-1)
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -118,7 +119,7 @@ func newVersionCmd(e *env) *cobra.Command {
 		Short: "Print elt's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(e.stdout, "elt %s\n", Version)
+			fmt.Fprintf(e.stdout, "elt %s\n", version())
 			return nil
 		},
 	}
@@ -142,4 +143,38 @@ func (e *env) withStore(output *string, fn func(ctx context.Context, cmd *cobra.
 		defer st.Close()
 		return fn(ctx, cmd, args, p, st)
 	}
+}
+
+// version is Version, or what the Go toolchain recorded: the module
+// version for `go install …@v1.2.3`, else the VCS revision.
+func version() string {
+	if Version != "dev" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Version
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return Version
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return Version + " (" + rev + ")"
 }
