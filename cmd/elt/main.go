@@ -2,8 +2,16 @@
 // materializes it. See README.md for a tour.
 package main
 
-import "os"
+import (
+	"os"
+	"runtime/debug"
+)
 
 func main() {
+	// Loading a large dbt manifest allocates in bursts; a lazier collector
+	// saves ~20% CPU there for a peak still far below 200 MB. GOGC wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
