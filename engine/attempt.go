@@ -86,7 +86,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 			x.setAsset(k, StatusSucceeded)
 		}
 		ok := len(out.failed) == 0 && out.err == nil
-		if ok && !x.hasEngineChecks(st, out) {
+		if ok && !x.hasEngineChecks(st, out) && !x.hasMissingChecks(fam, out) {
 			// The step's last events and its end share one commit, made
 			// before the slot is freed so no more steps show as running
 			// than the concurrency allows.
@@ -103,6 +103,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		// writers out meanwhile.
 		x.runChecks(ctx, st, out)
 		if ok {
+			x.missingChecks(ctx, st, fam, out)
 			for k := range out.skipped {
 				x.setAsset(k, StatusSkipped)
 			}
@@ -154,7 +155,13 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		x.emit(ctx, Event{Type: StepFailed, StepID: st.ID, Attempt: attempt, Status: status, Message: err.Error()})
 		x.mu.Lock()
 		if x.firstEr == nil && status == StatusFailed {
-			x.firstEr = fmt.Errorf("step %s: %w", st.ID, err)
+			if x.e.Redact != nil {
+				// The error leaves the engine (summaries, notifications):
+				// only its redacted text does.
+				x.firstEr = fmt.Errorf("step %s: %s", st.ID, x.e.Redact(err.Error()))
+			} else {
+				x.firstEr = fmt.Errorf("step %s: %w", st.ID, err)
+			}
 		}
 		x.mu.Unlock()
 		if x.opts.FailFast && status == StatusFailed {
@@ -553,4 +560,50 @@ func (l *lazyFile) Close() error {
 		return l.f.Close()
 	}
 	return nil
+}
+
+// scriptKinds are the families whose declared checks without a runner are
+// the step's to report: a script that never reports one has a bug. (dbt,
+// Sling and dlt steps report what their tool ran; a test dbt skipped is
+// simply not evaluated.)
+var scriptKinds = map[string]bool{"command": true, "ops": true, "plugin": true}
+
+func (x *execution) hasMissingChecks(fam *Family, out attemptOutcome) bool {
+	if !scriptKinds[fam.Kind] {
+		return false
+	}
+	for k := range out.materialized {
+		spec, _ := x.e.Graph.Spec(k)
+		for _, cs := range spec.Checks {
+			if cs.Runner == "" && !out.checks[k][cs.Name] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// missingChecks fails the declared checks a script step did not report,
+// so a blocking one still guards what is downstream.
+func (x *execution) missingChecks(ctx context.Context, st *Step, fam *Family, out attemptOutcome) {
+	if !scriptKinds[fam.Kind] {
+		return
+	}
+	for _, k := range st.Assets {
+		if !out.materialized[k] {
+			continue
+		}
+		spec, _ := x.e.Graph.Spec(k)
+		for _, cs := range spec.Checks {
+			if cs.Runner != "" || out.checks[k][cs.Name] {
+				continue
+			}
+			ev := Checked(k, cs.Name, CheckResult{Passed: false, Severity: cs.Severity,
+				Message: "the step did not report this check; append a \"check\" line to $ELT_EVENTS_FILE"})
+			ev.StepID = st.ID
+			x.decorateCheck(&ev)
+			x.emit(ctx, ev)
+			x.noteCheck(ev)
+		}
+	}
 }

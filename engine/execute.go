@@ -41,6 +41,10 @@ type Engine struct {
 	Concurrency int
 	// PoolLimits caps steps per pool; pools not listed have a limit of 1.
 	PoolLimits map[string]int
+	// Pools, when set, is shared by every run of this process (a backfill's
+	// or the daemon's concurrent runs), so a pool such as a DuckDB file's
+	// writer slot holds across runs, not only within one.
+	Pools *PoolSet
 	ProjectDir string
 	// RunsDir holds per-run folders with step logs (.elt/runs).
 	RunsDir   string
@@ -124,14 +128,14 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 		conc = 1
 	}
 	x.global = newSlots(conc)
+	pools := e.Pools
+	if pools == nil {
+		pools = NewPoolSet()
+	}
 	for _, st := range plan.Steps {
 		for _, p := range st.Pools {
 			if x.pools[p] == nil {
-				lim := e.PoolLimits[p]
-				if lim <= 0 {
-					lim = 1
-				}
-				x.pools[p] = semaphore.NewWeighted(int64(lim))
+				x.pools[p] = pools.get(p, e.PoolLimits[p])
 			}
 		}
 		x.pending[st.ID] = len(st.Deps)
@@ -230,6 +234,16 @@ func (x *execution) prepare(ev *Event) {
 	}
 	if ev.Partition == "" && x.opts.Partition != nil {
 		ev.Partition = x.opts.Partition.Key
+		// A range run (single-run backfill) materializes every key of the
+		// range; the store records each from "partition_keys".
+		if x.opts.Partition.IsRange() && (ev.Type == AssetMaterialized || ev.Type == AssetFailed) {
+			md := make(map[string]any, len(ev.Metadata)+1)
+			for k, v := range ev.Metadata {
+				md[k] = v
+			}
+			md["partition_keys"] = x.opts.Partition.Keys
+			ev.Metadata = md
+		}
 	}
 	if r := x.e.Redact; r != nil {
 		ev.Message = r(ev.Message)

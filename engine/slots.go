@@ -4,7 +4,34 @@ import (
 	"container/heap"
 	"context"
 	"sync"
+
+	"golang.org/x/sync/semaphore"
 )
+
+// PoolSet holds named pools' semaphores; share one between engines so
+// concurrent runs in one process respect the same limits.
+type PoolSet struct {
+	mu    sync.Mutex
+	pools map[string]*semaphore.Weighted
+}
+
+// NewPoolSet returns an empty set.
+func NewPoolSet() *PoolSet { return &PoolSet{pools: map[string]*semaphore.Weighted{}} }
+
+// get returns the pool named name, creating it with limit (1 when <= 0).
+func (ps *PoolSet) get(name string, limit int) *semaphore.Weighted {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if s, ok := ps.pools[name]; ok {
+		return s
+	}
+	if limit <= 0 {
+		limit = 1
+	}
+	s := semaphore.NewWeighted(int64(limit))
+	ps.pools[name] = s
+	return s
+}
 
 // slots is a counting semaphore that hands a freed slot to the waiting
 // step with the highest priority (its longest chain of downstream steps),

@@ -3,6 +3,7 @@ package project
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -74,6 +75,12 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 		if fam.Timeout == 0 {
 			fam.Timeout = time.Duration(p.Config.Defaults.Timeout)
 		}
+		if a.WorkingDir != "" {
+			if d := p.abs(a.WorkingDir); !isDir(d) {
+				probs.add(line, "asset %s: working_dir %s does not exist", a.Key.Key, d)
+				continue
+			}
+		}
 		switch {
 		case !a.Command.IsZero():
 			fam.Kind = "command"
@@ -89,6 +96,10 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 			for _, o := range a.Ops {
 				if o.Command.IsZero() {
 					probs.add(line, "asset %s: op %q needs a command", a.Key.Key, o.Name)
+					continue
+				}
+				if o.WorkingDir != "" && !isDir(p.abs(o.WorkingDir)) {
+					probs.add(line, "asset %s: op %q: working_dir %s does not exist", a.Key.Key, o.Name, p.abs(o.WorkingDir))
 					continue
 				}
 				ops = append(ops, command.Op{Name: o.Name, Deps: o.Deps, Command: p.commandSpec(o.Command, mergeMaps(a.Env, o.Env), firstNonEmpty(o.WorkingDir, a.WorkingDir))})
@@ -300,4 +311,17 @@ var typeOfCheckHeader = reflect.TypeFor[checkHeader]()
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// abs resolves a path of elt.yaml against the project folder.
+func (p *Project) abs(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(p.Dir, path)
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -111,7 +112,15 @@ func (p *Project) loadAutomation(root *yaml.Node, probs *problems) {
 	a := p.Automation
 	for _, s := range p.Graph.Specs() {
 		if s.Partitions != "" && a.Partitions[s.Partitions] == nil {
-			probs.add(0, "%s: asset %s uses partitions %q, which partitions: does not define (defined: %s)", s.Origin, s.Key, s.Partitions, strings.Join(sortedNames(a.Partitions), ", "))
+			defined := "none are defined"
+			if len(a.Partitions) > 0 {
+				defined = "defined: " + strings.Join(sortedNames(a.Partitions), ", ")
+			}
+			if line, ok := p.lineOf(s.Origin); ok {
+				probs.add(line, "asset %s uses partitions %q, which partitions: does not define (%s)", s.Key, s.Partitions, defined)
+			} else {
+				probs.add(0, "%s: asset %s uses partitions %q, which partitions: does not define (%s)", s.Origin, s.Key, s.Partitions, defined)
+			}
 		}
 	}
 	snode := valueOf(root, "schedules")
@@ -264,4 +273,60 @@ func (p *Project) PartitionFor(ctx context.Context, st store.Store, sel asset.Se
 		return part, nil
 	}
 	return schedule.RangePartition(def, keys), nil
+}
+
+// BackfillSplit divides a backfill's selection: the partitioned assets run
+// once per partition (or range); unpartitioned assets they depend on run
+// once before, and unpartitioned assets that depend on them once after,
+// instead of being rebuilt by every partition's run at the same time.
+type BackfillSplit struct {
+	Before, Partitioned, After []asset.Key
+}
+
+// SplitForBackfill splits sel; see BackfillSplit.
+func (p *Project) SplitForBackfill(sel asset.Set) BackfillSplit {
+	var out BackfillSplit
+	var parts []asset.Key
+	for _, s := range p.Graph.SetSpecs(sel) {
+		if s.Partitions != "" && !s.External {
+			parts = append(parts, s.Key)
+		}
+	}
+	out.Partitioned = parts
+	upstream := p.Graph.NewSet()
+	for _, k := range parts {
+		upstream = upstream.Union(p.Graph.SetOf(p.Graph.Upstream(k, -1)...))
+	}
+	for _, s := range p.Graph.SetSpecs(sel) {
+		if s.Partitions != "" || s.External {
+			continue
+		}
+		if p.Graph.Contains(upstream, s.Key) {
+			out.Before = append(out.Before, s.Key)
+		} else {
+			out.After = append(out.After, s.Key)
+		}
+	}
+	return out
+}
+
+// KeysSelection writes keys as a selection expression that selects
+// exactly them.
+func KeysSelection(keys []asset.Key) string {
+	esc := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = "key:" + esc.Replace(k.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// lineOf returns the line of an origin "<elt.yaml path>:<line>".
+func (p *Project) lineOf(origin string) (int, bool) {
+	rest, ok := strings.CutPrefix(origin, p.File+":")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil
 }

@@ -54,9 +54,9 @@ type AssetConfig struct {
 	Key         KeyValue          `yaml:"key"`
 	Deps        []KeyValue        `yaml:"deps"`
 	Group       string            `yaml:"group"`
-	Kinds       []string          `yaml:"kinds"`
-	Tags        []string          `yaml:"tags"`
-	Owners      []string          `yaml:"owners"`
+	Kinds       StringList        `yaml:"kinds"`
+	Tags        StringList        `yaml:"tags"`
+	Owners      StringList        `yaml:"owners"`
 	Description string            `yaml:"description"`
 	Metadata    map[string]any    `yaml:"metadata"`
 	Partitions  string            `yaml:"partitions"`

@@ -296,8 +296,15 @@ func asTypeError(err error, te **yaml.TypeError) bool {
 // friendlyTypeError rewrites "cannot unmarshal !!str `abc` into int" into
 // words a user knows.
 func friendlyTypeError(msg string) string {
-	r := strings.NewReplacer("!!str", "a string", "!!int", "a number", "!!seq", "a list", "!!map", "a mapping", "!!bool", "true/false", "!!float", "a number")
-	return r.Replace(msg)
+	r := strings.NewReplacer("!!str", "a string", "!!int", "a number", "!!seq", "a list", "!!map", "a mapping", "!!bool", "true/false", "!!float", "a number",
+		"cannot unmarshal", "found", " into []string", " where a list of strings belongs", " into string", " where a single value belongs",
+		" into int", " where a whole number belongs", " into bool", " where true or false belongs", " into float64", " where a number belongs",
+		" into map[string]string", " where a mapping of names to values belongs")
+	msg = r.Replace(msg)
+	if i := strings.Index(msg, " into "); i >= 0 {
+		msg = msg[:i] + " where something else belongs"
+	}
+	return msg
 }
 
 // readYAML parses a YAML file into a node tree.

@@ -3,6 +3,7 @@ package project
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -21,6 +22,9 @@ func (p *Project) sqlAsset(a *AssetConfig, spec *asset.Spec, fam *engine.Family)
 			return err
 		}
 		cfg.Import = &ic
+		if ic.Path != "" && !strings.ContainsAny(ic.Path, "*?[") && !strings.Contains(ic.Path, "://") && !fileExists(p.abs(ic.Path)) {
+			return fmt.Errorf("import: %s does not exist", p.abs(ic.Path))
+		}
 	}
 	info, err := cfg.Info(a.Key.Key, p.Dir, p.Resources)
 	if err != nil {

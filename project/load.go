@@ -41,6 +41,7 @@ type Project struct {
 	secrets    []string
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
+	pools      *engine.PoolSet // shared by every run of this process
 }
 
 // Options tune loading.
@@ -115,7 +116,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 		}
 		return nil, &Error{Problems: []Problem{{File: abs, Msg: err.Error()}}}
 	}
-	p := &Project{Dir: filepath.Dir(abs), File: abs, getenv: getenv, Families: map[string]*engine.Family{},
+	p := &Project{Dir: filepath.Dir(abs), File: abs, getenv: getenv, Families: map[string]*engine.Family{}, pools: engine.NewPoolSet(),
 		CheckRunners: map[string]engine.CheckRunner{}, Resources: map[string]engine.Resource{}, Methods: map[string]asset.MethodFunc{}}
 	probs := &problems{file: abs}
 	if len(doc.Content) == 0 {
@@ -160,6 +161,10 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	if opts.StateDir != "" {
 		if err := p.loadState(opts.StateDir); err != nil {
 			probs.add(0, "--state %s: %v", opts.StateDir, err)
+		}
+	} else {
+		p.Methods["state"] = func(*asset.Graph, string) (asset.Set, error) {
+			return asset.Set{}, fmt.Errorf("state: selection compares with a previous dbt manifest: pass --state DIR (the folder of production's manifest.json)")
 		}
 	}
 	if len(probs.list) > 0 {

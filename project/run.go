@@ -161,7 +161,7 @@ func (p *Project) Engine(rec engine.Recorder, concurrency int, last func(asset.K
 		Graph: p.Graph, Families: p.Families, CheckRunners: p.CheckRunners, Recorder: rec,
 		Concurrency: concurrency, PoolLimits: p.Config.Pools, ProjectDir: p.Dir,
 		RunsDir: filepath.Join(p.StateDir(), "runs"), Env: p.Env(), Resources: p.Resources,
-		LastMaterialized: last,
+		LastMaterialized: last, Pools: p.pools,
 	}
 	if p.HasSecrets() {
 		e.Redact = p.Redact
@@ -202,7 +202,11 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 	for _, s := range plan.Steps {
 		planned = append(planned, s.Assets...)
 	}
-	if err := st.LockAssets(ctx, runID, lockKeys(planned, part)); err != nil {
+	isPartitioned := func(k asset.Key) bool {
+		s, ok := p.Graph.Spec(k)
+		return ok && s.Partitions != ""
+	}
+	if err := st.LockAssets(ctx, runID, lockKeys(planned, part, isPartitioned)); err != nil {
 		return nil, &RunError{Err: err}
 	}
 	defer func() { _ = st.UnlockAssets(context.WithoutCancel(ctx), runID) }()
@@ -266,7 +270,7 @@ func joinKeys(keys []asset.Key) string {
 // lockKeys are the keys a run locks: the assets themselves, or for a
 // partitioned run each (asset, partition) pair, so runs of different
 // partitions of one asset may go on at once (backfills).
-func lockKeys(keys []asset.Key, part *engine.Partition) []asset.Key {
+func lockKeys(keys []asset.Key, part *engine.Partition, partitioned func(asset.Key) bool) []asset.Key {
 	if part == nil {
 		return keys
 	}
@@ -276,6 +280,12 @@ func lockKeys(keys []asset.Key, part *engine.Partition) []asset.Key {
 	}
 	out := make([]asset.Key, 0, len(keys)*len(pkeys))
 	for _, k := range keys {
+		if !partitioned(k) {
+			// An unpartitioned asset in a partitioned run is rebuilt
+			// whole: it locks the asset itself.
+			out = append(out, k)
+			continue
+		}
 		for _, pk := range pkeys {
 			lk, err := asset.NewKey(append(k.Parts(), "[partition "+strings.ReplaceAll(pk, "/", "%2F")+"]")...)
 			if err != nil {

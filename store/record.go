@@ -210,12 +210,30 @@ func setPartitionStatus(tx *sql.Tx, ev engine.Event, status string) error {
 	if ev.Partition == "" {
 		return nil
 	}
-	_, err := tx.Exec(`INSERT INTO partition_status(asset, partition_key, status, run_id, time)
+	// A range run lists every key it covered in "partition_keys".
+	keys := []string{ev.Partition}
+	switch l := ev.Metadata["partition_keys"].(type) {
+	case []string:
+		keys = l
+	case []any:
+		keys = keys[:0]
+		for _, k := range l {
+			if s, ok := k.(string); ok {
+				keys = append(keys, s)
+			}
+		}
+	}
+	for _, k := range keys {
+		_, err := tx.Exec(`INSERT INTO partition_status(asset, partition_key, status, run_id, time)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(asset, partition_key) DO UPDATE SET
 			status = excluded.status, run_id = excluded.run_id, time = excluded.time`,
-		ev.Asset.String(), ev.Partition, status, ev.RunID, unixNano(ev.Time))
-	return err
+			ev.Asset.String(), k, status, ev.RunID, unixNano(ev.Time))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func applyCheck(tx *sql.Tx, ev engine.Event) error {

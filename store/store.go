@@ -261,7 +261,7 @@ func (e *LockConflictError) Error() string {
 		fmt.Fprintf(&b, "asset %s is being materialized by run %s (pid %d, since %s)",
 			l.Asset, l.RunID, l.PID, l.Since.UTC().Format(time.RFC3339))
 	}
-	b.WriteString("; wait for it to finish or cancel it")
+	b.WriteString("; wait for it to finish (elt runs show RUN) or stop it (Ctrl-C, or kill the pid)")
 	return b.String()
 }
 

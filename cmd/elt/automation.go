@@ -294,7 +294,8 @@ func newSensorsCmd(e *env) *cobra.Command {
 			}
 			reqs, err := schedule.EvaluateSensor(ctx, st, s, time.Now(), dryRun)
 			if err != nil {
-				return err
+				fmt.Fprintf(e.stderr, "elt: sensor %s: %s\n", s.Name, p.Redact(err.Error()))
+				return &silentError{code: exitFailed}
 			}
 			if len(reqs) == 0 {
 				fmt.Fprintln(e.stdout, "no run requested")

@@ -111,10 +111,37 @@ func runBackfill(cmd *cobra.Command, e *env, o backfillOptions) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backfill %s started\n", id)
-	return executeBackfill(ctx, e, p, st, def, bf, nil, o.maxConcurrent)
+	return executeBackfill(ctx, e, p, st, def, bf, p.SplitForBackfill(set), nil, o.maxConcurrent)
 }
 
-func executeBackfill(ctx context.Context, e *env, p *project.Project, st *store.SQLite, def schedule.Definition, bf store.Backfill, done map[string]string, maxConc int) error {
+// executeBackfill runs the unpartitioned upstream once, the partitions,
+// then (when every partition succeeded) the unpartitioned downstream once.
+func executeBackfill(ctx context.Context, e *env, p *project.Project, st *store.SQLite, def schedule.Definition, bf store.Backfill, split project.BackfillSplit, done map[string]string, maxConc int) error {
+	once := func(keys []asset.Key, when string) error {
+		if len(keys) == 0 {
+			return nil
+		}
+		res, err := p.Run(ctx, st, project.RunOptions{Assets: keys, Trigger: "backfill:" + bf.ID, Tags: map[string]string{schedule.TagBackfill: bf.ID}})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "  %s (%d unpartitioned assets) run %s %s\n", when, len(keys), res.RunID, res.Status)
+		if res.Status != engine.StatusSucceeded {
+			return &runFailed{canceled: res.Status == engine.StatusCanceled}
+		}
+		return nil
+	}
+	if err := once(split.Before, "upstream"); err != nil {
+		fmt.Fprintf(e.stdout, "backfill %s stopped: its unpartitioned upstream failed; resume with: elt backfill resume %s\n", bf.ID, bf.ID)
+		return err
+	}
+	if err := runPartitions(ctx, e, p, st, def, bf, project.KeysSelection(split.Partitioned), done, maxConc); err != nil {
+		return err
+	}
+	return once(split.After, "downstream")
+}
+
+func runPartitions(ctx context.Context, e *env, p *project.Project, st *store.SQLite, def schedule.Definition, bf store.Backfill, selection string, done map[string]string, maxConc int) error {
 	var mu = make(chan struct{}, 1)
 	observe := func(ev engine.Event) {
 		switch ev.Type {
@@ -130,7 +157,7 @@ func executeBackfill(ctx context.Context, e *env, p *project.Project, st *store.
 			got, err := st.GetBackfill(ctx, id)
 			return got.Status, err
 		}}
-	res, err := b.Execute(ctx, schedule.BackfillJob{ID: bf.ID, Selection: bf.Selection, Job: bf.Job, Policy: bf.Policy, Partitions: bf.Partitions, Done: done})
+	res, err := b.Execute(ctx, schedule.BackfillJob{ID: bf.ID, Selection: selection, Policy: bf.Policy, Partitions: bf.Partitions, Done: done})
 	fmt.Fprintf(e.stdout, "backfill %s %s: %d succeeded, %d failed, %d canceled, %d already done\n", bf.ID, res.Status, res.Succeeded, res.Failed, res.Canceled, res.AlreadyDone)
 	if err != nil {
 		return err
@@ -294,7 +321,7 @@ func newBackfillResumeCmd(e *env) *cobra.Command {
 			for k, r := range b.Results {
 				done[k] = r.Status
 			}
-			return executeBackfill(ctx, e, p, st, def, b, done, maxConcurrent)
+			return executeBackfill(ctx, e, p, st, def, b, p.SplitForBackfill(set), done, maxConcurrent)
 		}),
 	}
 	cmd.Flags().IntVar(&maxConcurrent, "max-concurrent", 1, "runs at once")

@@ -118,7 +118,7 @@ func TestAssetsGraphFormats(t *testing.T) {
 func TestPlanOutput(t *testing.T) {
 	dir := newProject(t, small)
 	out, _, code := elt(t, dir, "plan")
-	if code != 0 || !strings.Contains(out, "3 steps, 3 assets, 1 external assets not materialized") {
+	if code != 0 || !strings.Contains(out, "3 steps, 3 assets, 1 external asset not materialized") {
 		t.Fatalf("plan:\n%s", out)
 	}
 	out, _, _ = elt(t, dir, "plan", "-o", "json")

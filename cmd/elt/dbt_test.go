@@ -70,10 +70,10 @@ func TestSlimCIStateModified(t *testing.T) {
 		t.Fatalf("state:modified+ = %v", keys)
 	}
 	out, _, _ = elt(t, dir, "--state", prod, "plan", "-s", "state:modified+")
-	if !strings.Contains(out, "1 steps, 3 assets") {
+	if !strings.Contains(out, "1 step, 3 assets") {
 		t.Fatalf("plan:\n%s", out)
 	}
-	if _, errOut, code := elt(t, dir, "assets", "list", "-s", "state:modified"); code != 2 || !strings.Contains(errOut, "unknown method") {
+	if _, errOut, code := elt(t, dir, "assets", "list", "-s", "state:modified"); code != 2 || !strings.Contains(errOut, "pass --state DIR") {
 		t.Fatalf("state: without --state: %d %s", code, errOut)
 	}
 }

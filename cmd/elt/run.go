@@ -62,8 +62,21 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	if o.output != "" && o.output != "json" && o.output != "table" {
 		return usagef("--output must be json (event stream) or table, not %q", o.output)
 	}
-	if o.fromFailure != "" && (len(o.sel.selects) > 0 || o.sel.job != "") {
-		return usagef("--from-failure takes its selection from that run; drop --select/--job")
+	if o.fromFailure != "" && (len(o.sel.selects) > 0 || o.sel.job != "" || len(o.sel.excludes) > 0) {
+		return usagef("--from-failure takes its selection from that run; drop --select, --exclude and --job")
+	}
+	if o.concurrency < 0 {
+		return usagef("--concurrency must be 1 or more (0: the default)")
+	}
+	var junit *os.File
+	if o.junit != "" {
+		// Refuse an unwritable report path before running anything.
+		f, err := os.Create(o.junit)
+		if err != nil {
+			return usagef("--junit: %v", err)
+		}
+		junit = f
+		defer junit.Close()
 	}
 	ctx := cmd.Context()
 	p, st, err := e.loadWithStore(ctx)
@@ -93,9 +106,9 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	if err != nil {
 		return err
 	}
-	if o.junit != "" {
-		if err := writeFile(o.junit, func(f *os.File) error { return report.WriteJUnit(f, res.RunID, &col, res.Duration) }); err != nil {
-			return fmt.Errorf("--junit: %w", err)
+	if junit != nil {
+		if err := report.WriteJUnit(junit, res.RunID, &col, res.Duration); err != nil {
+			return fmt.Errorf("--junit %s: %w", o.junit, err)
 		}
 	}
 	if os.Getenv("GITHUB_ACTIONS") == "true" {
@@ -120,17 +133,6 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	return &runFailed{}
 }
 
-func writeFile(path string, fn func(*os.File) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
 
 func printRunSummary(e *env, res *engine.Result, unchanged int) {
 	counts := map[string]int{}
@@ -233,9 +235,9 @@ func newPlanCmd(e *env) *cobra.Command {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.Level, s.ID, s.Kind, assets, after)
 			}
 			tw.Flush()
-			fmt.Fprintf(e.stdout, "%d steps, %d assets", len(plan.Steps), plan.AssetCount())
+			fmt.Fprintf(e.stdout, "%s, %s", plural(len(plan.Steps), "step"), plural(plan.AssetCount(), "asset"))
 			if len(plan.Skipped) > 0 {
-				fmt.Fprintf(e.stdout, ", %d external assets not materialized", len(plan.Skipped))
+				fmt.Fprintf(e.stdout, ", %s not materialized", plural(len(plan.Skipped), "external asset"))
 			}
 			fmt.Fprintln(e.stdout)
 			return nil

@@ -121,7 +121,10 @@ func (v *runView) line(ev engine.Event) string {
 	prefix := v.paint(ansiDim, ts) + " "
 	switch ev.Type {
 	case engine.RunStarted:
-		return prefix + fmt.Sprintf("run %s started: %v steps, %v assets", ev.RunID, ev.Metadata["steps"], ev.Metadata["assets"])
+		if ev.Metadata["checks_only"] == true {
+			return prefix + fmt.Sprintf("checks %s started", ev.RunID)
+		}
+		return prefix + fmt.Sprintf("run %s started: %s, %s", ev.RunID, plural(ev.Metadata["steps"], "step"), plural(ev.Metadata["assets"], "asset"))
 	case engine.StepStarted:
 		if v.mode == "live" {
 			return ""
@@ -265,4 +268,13 @@ func sampleRows(v any) string {
 		fmt.Fprintf(&b, "\n           failing row: %s", strings.Join(parts, " "))
 	}
 	return b.String()
+}
+
+// plural writes "1 step", "3 steps".
+func plural(n any, word string) string {
+	s := fmt.Sprint(n)
+	if s == "1" {
+		return s + " " + word
+	}
+	return s + " " + word + "s"
 }

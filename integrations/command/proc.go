@@ -59,9 +59,14 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
+	// The first line stands alone (it is what summaries show): the exit
+	// status and the last line of output; the lines before follow.
 	msg := fmt.Sprintf("exit status %d", e.Code)
-	if len(e.Tail) > 0 {
-		msg += ":\n  " + strings.Join(e.Tail, "\n  ")
+	if n := len(e.Tail); n > 0 {
+		msg += ": " + e.Tail[n-1]
+		if n > 1 {
+			msg += "\n  last output:\n    " + strings.Join(e.Tail, "\n    ")
+		}
 	}
 	return msg
 }

@@ -90,9 +90,12 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 		p.Output = &prefixWriter{w: req.Log, prefix: "[" + op + "] "}
 	}
 	_, runErr := Run(ctx, p)
-	evs, _, perr := ReadEventsFile(eventsPath, def)
+	evs, raws, perr := ReadEventsFile(eventsPath, def)
 	for _, ev := range evs {
 		emit(ev)
+	}
+	for _, r := range raws {
+		emit(engine.LogLine(fmt.Sprintf("%s:%d: ignored an event of unknown type %q (known: materialization, check, log, failure)", eventsPath, r.Line, r.Type)))
 	}
 	if runErr != nil {
 		return runErr
