@@ -106,7 +106,8 @@ func NewPlan(g *asset.Graph, families map[string]*Family, selected asset.Set) (*
 			gk := f.Name + "\x00" + strconv.Itoa(crossings[s.Key])
 			st = byGroup[gk]
 			if st == nil {
-				id := safeID(f.Name)
+				// A command asset with outputs is named after its key.
+				id := safeID(strings.TrimPrefix(f.Name, "asset:"))
 				if len(multiCount[f.Name]) > 1 {
 					id += "_" + strconv.Itoa(crossings[s.Key])
 				}

@@ -37,6 +37,7 @@ func TestReadmeReferenceLoads(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "models/orders_daily.sql", "SELECT * FROM {{ ref(\"raw/orders\") }} WHERE order_date >= {{ partition_start }} AND order_date < {{ partition_end }}")
 	write(t, dir, "bin/plugin-hello", "#!/bin/sh\n")
+	write(t, dir, "data/shares.csv", "date,share_price\n")
 	for _, d := range []string{"scripts", "landing"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}

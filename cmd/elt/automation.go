@@ -180,7 +180,11 @@ func newSchedulesCmd(e *env) *cobra.Command {
 				if s.Config.Job == "" {
 					runs = s.Config.Select
 				}
-				rows = append(rows, row{Name: s.Name, Cron: s.Describe(), Timezone: s.Location().String(), Runs: runs, Next: s.Next(now), Catchup: pol})
+				cronText := s.Config.Cron
+				if cronText == "" {
+					cronText = s.Describe()
+				}
+				rows = append(rows, row{Name: s.Name, Cron: cronText, Timezone: s.Location().String(), Runs: runs, Next: s.Next(now), Catchup: pol})
 			}
 			if output == "json" {
 				if rows == nil {
@@ -216,6 +220,9 @@ func newSchedulesCmd(e *env) *cobra.Command {
 				}
 			}
 			if s == nil {
+				if len(names) == 0 {
+					return usagef("no schedule %q: this project defines no schedules", args[0])
+				}
 				return usagef("no schedule %q; schedules: %s", args[0], strings.Join(names, ", "))
 			}
 			for _, t := range s.Preview(time.Now(), count) {
@@ -290,6 +297,9 @@ func newSensorsCmd(e *env) *cobra.Command {
 				}
 			}
 			if s == nil {
+				if len(names) == 0 {
+					return usagef("no sensor %q: this project defines no sensors", args[0])
+				}
 				return usagef("no sensor %q; sensors: %s", args[0], strings.Join(names, ", "))
 			}
 			reqs, err := schedule.EvaluateSensor(ctx, st, s, time.Now(), dryRun)
@@ -367,7 +377,6 @@ cancels and records them. 'elt status' tells whether the daemon is alive.`,
 				fmt.Fprintf(e.stdout, "%s %s\n", time.Now().Format("2006-01-02 15:04:05"), p.Redact(fmt.Sprintf(format, a...)))
 			}
 			d := p.Daemon(st, owner, maxRuns, logf)
-			logf("daemon %s started: %d schedules, %d sensors", owner, len(d.Schedules), len(d.Sensors))
 			err := d.Run(ctx)
 			if errors.Is(err, schedule.ErrDaemonRunning) {
 				return usagef("%v; see 'elt status'", err)
@@ -375,7 +384,6 @@ cancels and records them. 'elt status' tells whether the daemon is alive.`,
 			if err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
-			logf("daemon stopped")
 			return nil
 		}),
 	}

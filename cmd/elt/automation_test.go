@@ -305,7 +305,7 @@ schedules:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("daemon exit: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "daemon stopped") {
+	if !strings.Contains(out.String(), " stopped") {
 		t.Errorf("output:\n%s", out.String())
 	}
 	runs, _, _ := elt(t, dir, "runs", "list", "-o", "json")
