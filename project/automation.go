@@ -173,6 +173,14 @@ func (p *Project) loadAutomation(root *yaml.Node, probs *problems) {
 				probs.add(line, "sensor %q watches unknown asset %q", name, k)
 			}
 		}
+		if cfg.Type == schedule.SensorFile && cfg.AddPartitions == "" && (cfg.Job != "" || cfg.Select != "") {
+			if sel, err := p.Select(cfg.Job, nonEmpty(cfg.Select), nil); err == nil {
+				if d, err := p.partitionsOf(sel); err == nil && d != nil && d.Kind() == schedule.KindDynamic {
+					probs.add(line, "sensor %q runs assets partitioned by dynamic partitions %q: add `add_partitions: %s` and `per_file: true` so each new file becomes a key", name, d.Name(), d.Name())
+					continue
+				}
+			}
+		}
 		if cfg.AddPartitions != "" {
 			d := a.Partitions[cfg.AddPartitions]
 			if d == nil || d.Kind() != schedule.KindDynamic {

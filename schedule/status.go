@@ -17,9 +17,10 @@ const (
 
 // Segment is a run of consecutive keys with the same status.
 type Segment struct {
-	First, Last string
-	Status      string
-	Count       int
+	First  string `json:"first"`
+	Last   string `json:"last"`
+	Status string `json:"status"`
+	Count  int    `json:"count"`
 }
 
 // String renders "2024-01-01..2024-03-31 materialized (91)", or

@@ -185,7 +185,7 @@ func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
 // metaSummary shows the few metadata values people scan for.
 func metaSummary(md map[string]any) string {
 	var parts []string
-	for _, k := range []string{"rows", "rows_affected", "rows_loaded", "duration_ms", "relation"} {
+	for _, k := range []string{"rows", "rows_inserted", "rows_deleted", "rows_affected", "rows_loaded", "duration_ms", "relation"} {
 		if v, ok := md[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
