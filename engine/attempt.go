@@ -79,6 +79,10 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		release, err := x.acquire(ctx, st)
 		if err != nil {
 			x.markAll(ctx, st, todo, StatusCanceled, "run canceled")
+			if attempt > 1 {
+				// The step had started: it ends with a terminal event.
+				x.emit(ctx, Event{Type: StepFailed, StepID: st.ID, Attempt: attempt - 1, Status: StatusCanceled, Message: "run canceled while the step waited to retry"})
+			}
 			return StatusCanceled
 		}
 		out := x.attempt(ctx, st, fam, todo, attempt)
@@ -119,10 +123,19 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 			}
 		}
 		canceled := ctx.Err() != nil
-		if !canceled && attempt <= policy.MaxRetries {
+		// A runner that reported every asset materialized and still failed
+		// (a dbt on-run-end hook, a script failing after its events) is
+		// not retried: there is nothing left to materialize.
+		retry := len(failedKeys) > 0 || !(fam.Subset || len(st.Assets) == 1)
+		if !canceled && retry && attempt <= policy.MaxRetries {
 			delay := policy.delay(attempt)
 			if fam.Subset || len(st.Assets) == 1 {
-				todo = failedKeys
+				todo = x.retryable(ctx, st, failedKeys)
+				if len(todo) == 0 {
+					failedKeys = nil
+					out.err = fmt.Errorf("%w; nothing left to retry: a blocking check upstream failed", errOr(out.err))
+					goto failed
+				}
 			}
 			x.emit(ctx, Event{Type: StepRetrying, StepID: st.ID, Attempt: attempt, Status: StatusFailed,
 				Message:  fmt.Sprintf("attempt %d failed: %s; retrying in %s", attempt, errText(out.err), delay.Round(time.Millisecond)),
@@ -138,6 +151,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 			}
 			canceled = true
 		}
+	failed:
 		status := StatusFailed
 		if canceled && !errors.Is(context.Cause(ctx), errFailFast) {
 			status = StatusCanceled
@@ -242,14 +256,20 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 	var mu sync.Mutex
 	emit := func(ev Event) {
 		ev.StepID, ev.Attempt = st.ID, attempt
+		switch ev.Type {
+		case AssetMaterialized, AssetFailed, AssetSkipped, CheckEvaluated:
+			// A runner speaks only for the assets it was asked for: an
+			// event about another (a typo in an events file) must not
+			// change this run's outcome.
+			if !want[ev.Asset] {
+				x.emit(ctx, Event{Type: Log, StepID: st.ID, Attempt: attempt,
+					Message: fmt.Sprintf("ignored a %s event for %s, which this step attempt does not materialize", ev.Type, ev.Asset)})
+				return
+			}
+		}
 		mu.Lock()
 		switch ev.Type {
 		case AssetMaterialized:
-			if !want[ev.Asset] {
-				mu.Unlock()
-				x.emit(ctx, Event{Type: Log, StepID: st.ID, Attempt: attempt, Message: "ignored materialization of unplanned asset " + ev.Asset.String()})
-				return
-			}
 			out.materialized[ev.Asset] = true
 			delete(out.failed, ev.Asset)
 			ev.Metadata = x.markUnchanged(ev.Asset, ev.Metadata)
@@ -314,7 +334,11 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 			out.pending = append(out.pending, Event{Type: AssetMaterialized, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusSucceeded})
 		} else {
 			out.failed[k] = errText(runErr)
-			out.pending = append(out.pending, Event{Type: AssetFailed, StepID: st.ID, Attempt: attempt, Asset: k, Status: StatusFailed, Message: runErr.Error()})
+			status := StatusFailed
+			if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errFailFast) {
+				status = StatusCanceled
+			}
+			out.pending = append(out.pending, Event{Type: AssetFailed, StepID: st.ID, Attempt: attempt, Asset: k, Status: status, Message: runErr.Error()})
 		}
 	}
 	return out
@@ -372,6 +396,8 @@ func (x *execution) noteCheck(ev Event) {
 	if ev.Passed == nil || *ev.Passed {
 		return
 	}
+	x.prepare(&ev) // FailedChecks leave the engine: redacted
+
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.checks = append(x.checks, ev)
@@ -606,4 +632,46 @@ func (x *execution) missingChecks(ctx context.Context, st *Step, fam *Family, ou
 			x.noteCheck(ev)
 		}
 	}
+}
+
+func errOr(err error) error {
+	if err == nil {
+		return errors.New("some assets failed")
+	}
+	return err
+}
+
+// retryable keeps the failed assets a retry may run: not those below an
+// asset of this step whose blocking check failed in the attempt (the tool
+// skipped them for that reason; they are marked blocked_by_check).
+func (x *execution) retryable(ctx context.Context, st *Step, failed []asset.Key) []asset.Key {
+	inStep := make(map[asset.Key]bool, len(st.Assets))
+	for _, k := range st.Assets {
+		inStep[k] = true
+	}
+	dropped := map[asset.Key]bool{}
+	var keep []asset.Key
+	for _, k := range failed { // failed is in topological order
+		why := ""
+		for _, d := range x.e.Graph.DirectDeps(k) {
+			if !inStep[d] {
+				continue
+			}
+			x.mu.Lock()
+			blocked := x.blocked[d]
+			x.mu.Unlock()
+			if blocked || dropped[d] {
+				why = "a blocking check of " + d.String() + " failed"
+				break
+			}
+		}
+		if why == "" {
+			keep = append(keep, k)
+			continue
+		}
+		dropped[k] = true
+		x.setAsset(k, StatusBlockedByCheck)
+		x.emit(ctx, Event{Type: AssetSkipped, StepID: st.ID, Asset: k, Status: StatusBlockedByCheck, Message: why})
+	}
+	return keep
 }

@@ -534,3 +534,68 @@ func TestUnchangedDataVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestNoRetryWhenEverythingWasMaterialized(t *testing.T) {
+	var calls atomic.Int32
+	var f fixture
+	fam := f.add("a", func(ctx context.Context, req *Request, emit Emitter) error {
+		calls.Add(1)
+		if len(req.Assets) == 0 {
+			t.Error("runner called with no assets")
+		}
+		emit(Materialized(k("a"), nil))
+		return errors.New("on-run-end hook failed")
+	})
+	fam.Subset = true
+	fam.Retry = RetryPolicy{MaxRetries: 2, Delay: time.Millisecond}
+	e, _ := f.engine(t)
+	res := f.run(t, e, ExecOptions{})
+	if calls.Load() != 1 || res.Status != StatusFailed || res.Assets[k("a")] != StatusSucceeded {
+		t.Fatalf("calls %d status %s asset %s", calls.Load(), res.Status, res.Assets[k("a")])
+	}
+}
+
+func TestRetryLeavesOutAssetsBelowAFailedBlockingCheck(t *testing.T) {
+	var attempts [][]asset.Key
+	var mu sync.Mutex
+	multi := RunnerFunc(func(ctx context.Context, req *Request, emit Emitter) error {
+		mu.Lock()
+		attempts = append(attempts, slices.Clone(req.Assets))
+		mu.Unlock()
+		emit(Materialized(k("m1"), nil))
+		emit(Checked(k("m1"), "t", CheckResult{Passed: false}))
+		emit(Event{Type: AssetSkipped, Asset: k("m2"), Message: "skipped by dbt"})
+		return errors.New("a test failed")
+	})
+	var f fixture
+	f.families = map[string]*Family{"dbt:p": {Name: "dbt:p", Runner: multi, Multi: true, Subset: true, Kind: "dbt", Retry: RetryPolicy{MaxRetries: 2, Delay: time.Millisecond}}}
+	f.specs = []asset.Spec{
+		{Key: k("m1"), Step: "dbt:p", Checks: []asset.CheckSpec{{Name: "t", Blocking: true, Severity: "error"}}},
+		{Key: k("m2"), Step: "dbt:p", Deps: []asset.Key{k("m1")}},
+	}
+	e, _ := f.engine(t)
+	res := f.run(t, e, ExecOptions{})
+	if len(attempts) != 1 {
+		t.Fatalf("attempts %v; m2 sits below a failed blocking check and must not be retried", attempts)
+	}
+	if res.Assets[k("m2")] != StatusBlockedByCheck {
+		t.Errorf("m2 = %s", res.Assets[k("m2")])
+	}
+}
+
+func TestEventsForOtherAssetsAreIgnored(t *testing.T) {
+	var f fixture
+	f.add("a", func(ctx context.Context, req *Request, emit Emitter) error {
+		emit(Event{Type: AssetFailed, Asset: k("zzz"), Message: "typo"})
+		emit(Checked(k("zzz"), "c", CheckResult{Passed: false}))
+		return nil
+	})
+	e, rec := f.engine(t)
+	res := f.run(t, e, ExecOptions{})
+	if res.Status != StatusSucceeded {
+		t.Fatalf("status %s: %v", res.Status, res.Assets)
+	}
+	if len(rec.of(Log)) != 2 {
+		t.Errorf("ignored events not logged")
+	}
+}

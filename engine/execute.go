@@ -281,6 +281,25 @@ func redactMap(r func(string) string, m map[string]any) map[string]any {
 			out[k] = r(t)
 		case map[string]any:
 			out[k] = redactMap(r, t)
+		case []string:
+			l := make([]string, len(t))
+			for i, s := range t {
+				l[i] = r(s)
+			}
+			out[k] = l
+		case []any:
+			l := make([]any, len(t))
+			for i, x := range t {
+				switch y := x.(type) {
+				case string:
+					l[i] = r(y)
+				case map[string]any:
+					l[i] = redactMap(r, y)
+				default:
+					l[i] = x
+				}
+			}
+			out[k] = l
 		default:
 			out[k] = v
 		}

@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"errors"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -72,7 +75,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook %s: bad URL", redactURL(w.URL))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	keys := make([]string, 0, len(w.Headers))
@@ -89,7 +92,12 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		// *url.Error would print the whole URL, token path included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("webhook %s: %v", redactURL(w.URL), err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -117,6 +125,8 @@ type Command struct {
 	Shell string
 	Env   []string
 	Dir   string
+	// Timeout ends a hung command (its whole process group); 30s when 0.
+	Timeout time.Duration
 }
 
 // Send runs the command; a non-zero exit is an error with its output.
@@ -125,12 +135,20 @@ func (c *Command) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var cmd *exec.Cmd
 	if c.Shell != "" {
 		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", c.Shell)
 	} else {
 		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Dir = c.Dir
 	cmd.Env = append(append([]string{}, c.Env...),
 		"ELT_NOTIFY_RUN_ID="+m.RunID, "ELT_NOTIFY_STATUS="+m.Status, "ELT_NOTIFY_TEXT="+m.Text())

@@ -79,6 +79,11 @@ func interpolate(n *yaml.Node, getenv func(string) (string, bool), p *problems) 
 			p.add(n.Line, "%v", err)
 		} else {
 			n.Value = v
+			if n.Style == 0 {
+				// Unquoted: let the value decide its type again, so
+				// `concurrency: ${C:-4}` is a number.
+				n.Tag = ""
+			}
 		}
 		return
 	}

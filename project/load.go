@@ -249,6 +249,8 @@ func (p *Project) loadResources(root *yaml.Node, probs *problems) {
 			p.secrets = append(p.secrets, v)
 		}
 	}
+	// Longest first, so a secret containing a shorter one is hidden whole.
+	sort.Slice(p.secrets, func(i, j int) bool { return len(p.secrets[i]) > len(p.secrets[j]) })
 }
 
 // Env is the environment every step gets: the process environment plus

@@ -72,7 +72,7 @@ func (p *Project) notify(ctx context.Context, res *engine.Result) {
 		case "webhook":
 			s = &notify.Webhook{URL: n.URL, Headers: n.Headers, Timeout: time.Duration(n.Timeout)}
 		case "command":
-			s = &notify.Command{Argv: n.Command.Argv, Shell: n.Command.Shell, Env: p.Env(), Dir: p.Dir}
+			s = &notify.Command{Argv: n.Command.Argv, Shell: n.Command.Shell, Env: p.Env(), Dir: p.Dir, Timeout: time.Duration(n.Timeout)}
 		}
 		if err := s.Send(ctx, msg); err != nil {
 			fmt.Fprintf(os.Stderr, "elt: notification failed: %s\n", p.Redact(err.Error()))

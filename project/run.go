@@ -101,12 +101,16 @@ func (p *Project) failedOf(ctx context.Context, st store.Store, runID string) (a
 	if err != nil {
 		return asset.Set{}, err
 	}
-	var done []asset.Key
+	// The last outcome of each asset counts: a later attempt may have
+	// failed what an earlier one materialized.
+	done := map[asset.Key]bool{}
 	blocked := map[asset.Key]bool{}
 	for _, ev := range evs {
 		switch ev.Type {
 		case engine.AssetMaterialized:
-			done = append(done, ev.Asset)
+			done[ev.Asset] = true
+		case engine.AssetFailed:
+			done[ev.Asset] = false
 		case engine.CheckEvaluated:
 			if ev.Blocking && ev.Passed != nil && !*ev.Passed {
 				blocked[ev.Asset] = true
@@ -114,8 +118,8 @@ func (p *Project) failedOf(ctx context.Context, st store.Store, runID string) (a
 		}
 	}
 	var keep []asset.Key
-	for _, k := range done {
-		if !blocked[k] {
+	for k, ok := range done {
+		if ok && !blocked[k] {
 			keep = append(keep, k)
 		}
 	}
@@ -190,6 +194,24 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 	if err != nil {
 		return nil, err
 	}
+	if opts.FromFailure != "" && opts.Partition == "" && len(opts.PartitionKeys) == 0 {
+		// Re-run the failed run's partition (or range), not everything.
+		if parent, err := st.GetRun(ctx, opts.FromFailure); err == nil && parent.Partition != "" {
+			if from, to, isRange := strings.Cut(parent.Partition, ".."); isRange {
+				def, err := p.partitionsOf(sel)
+				if err != nil || def == nil {
+					return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("run %s covered partitions %s, which the selected assets no longer have", parent.ID, parent.Partition)}}}
+				}
+				keys, err := def.Range(ctx, from, to)
+				if err != nil {
+					return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("partitions %s of run %s: %v", parent.Partition, parent.ID, err)}}}
+				}
+				opts.PartitionKeys = keys
+			} else {
+				opts.Partition = parent.Partition
+			}
+		}
+	}
 	part, err := p.PartitionFor(ctx, st, sel, opts.Partition, opts.PartitionKeys)
 	if err != nil {
 		return nil, err
@@ -201,6 +223,10 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 	var planned []asset.Key
 	for _, s := range plan.Steps {
 		planned = append(planned, s.Assets...)
+	}
+	latest, err := st.LatestMaterializations(ctx)
+	if err != nil {
+		return nil, err
 	}
 	isPartitioned := func(k asset.Key) bool {
 		s, ok := p.Graph.Spec(k)
@@ -244,15 +270,15 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 			}
 		}
 	}()
-	latest, err := st.LatestMaterializations(ctx)
-	if err != nil {
-		return nil, err
-	}
 	eng := p.Engine(st, opts.Concurrency, func(k asset.Key) time.Time { return latest[k].Time })
 	eng.PreviousMetadata = func(k asset.Key) map[string]any { return latest[k].Metadata }
 	eng.Observe = opts.Observe
 	res, err := eng.Execute(ctx, plan, engine.ExecOptions{RunID: runID, Partition: part, FailFast: opts.FailFast})
 	if err != nil {
+		if res == nil {
+			// The run could not start: end its record all the same.
+			_ = st.Record(context.WithoutCancel(ctx), engine.Event{Type: engine.RunFailed, RunID: runID, Status: engine.StatusFailed, Message: err.Error()})
+		}
 		return res, err
 	}
 	p.notify(context.WithoutCancel(ctx), res)

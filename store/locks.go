@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/eltproject/elt/asset"
@@ -32,30 +33,59 @@ func (s *SQLite) LockAssets(ctx context.Context, runID string, keys []asset.Key)
 				continue
 			}
 			seen[k] = true
-			var (
-				l        = Lock{Asset: k}
-				host, st string
-				since    int64
-			)
-			err := tx.QueryRow(`SELECT l.run_id, l.pid, l.host, l.since, COALESCE(r.status, '')
-				FROM asset_locks l LEFT JOIN runs r ON r.id = l.run_id WHERE l.asset = ?`, k.String()).
-				Scan(&l.RunID, &l.PID, &host, &since, &st)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && l.RunID == runID) {
-				continue
+			// A partition lock "a/[partition p]" conflicts with a lock of
+			// the whole asset "a", and the whole asset with any of its
+			// partitions; partitions of one asset do not conflict.
+			base, isPart := partitionBase(k)
+			q := `SELECT l.asset, l.run_id, l.pid, l.host, l.since, COALESCE(r.status, '')
+				FROM asset_locks l LEFT JOIN runs r ON r.id = l.run_id WHERE l.asset = ?`
+			args := []any{k.String()}
+			if isPart {
+				q += ` OR l.asset = ?`
+				args = append(args, base)
+			} else {
+				q += ` OR l.asset LIKE ? ESCAPE '\'`
+				args = append(args, likeEscape(k.String())+"/[partition %")
 			}
+			rows, err := tx.Query(q, args...)
 			if err != nil {
 				return err
 			}
-			finished := st != "" && st != engine.StatusRunning
-			gone := host == s.host && !s.alive(l.PID)
-			if finished || gone {
-				if _, err := tx.Exec(`DELETE FROM asset_locks WHERE asset = ?`, k.String()); err != nil {
+			type row struct {
+				l        Lock
+				key      string
+				host, st string
+				since    int64
+			}
+			var found []row
+			for rows.Next() {
+				var r row
+				if err := rows.Scan(&r.key, &r.l.RunID, &r.l.PID, &r.host, &r.since, &r.st); err != nil {
+					rows.Close()
 					return err
 				}
-				continue
+				found = append(found, r)
 			}
-			l.Since = fromUnixNano(since)
-			held = append(held, l)
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, r := range found {
+				if r.l.RunID == runID {
+					continue
+				}
+				finished := r.st != "" && r.st != engine.StatusRunning
+				gone := r.host == s.host && !s.alive(r.l.PID)
+				if finished || gone {
+					if _, err := tx.Exec(`DELETE FROM asset_locks WHERE asset = ?`, r.key); err != nil {
+						return err
+					}
+					continue
+				}
+				r.l.Asset, _ = parseKey(r.key)
+				r.l.Since = fromUnixNano(r.since)
+				held = append(held, r.l)
+			}
 		}
 		if len(held) > 0 {
 			slices.SortFunc(held, func(a, b Lock) int { return a.Asset.Compare(b.Asset) })
@@ -201,4 +231,19 @@ func (s *SQLite) DaemonStatus(ctx context.Context) (owner string, pid int, lastB
 		return "", 0, time.Time{}, false, fmt.Errorf("daemon status: %w", err)
 	}
 	return owner, pid, fromUnixNano(beat), true, nil
+}
+
+// partitionBase returns the asset key of a partition lock key
+// ("a/b/[partition p]" → "a/b").
+func partitionBase(k asset.Key) (string, bool) {
+	parts := k.Parts()
+	if len(parts) < 2 || !strings.HasPrefix(parts[len(parts)-1], "[partition ") {
+		return "", false
+	}
+	return strings.Join(parts[:len(parts)-1], "/"), true
+}
+
+// likeEscape escapes LIKE wildcards (with \\ as the escape character).
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }

@@ -31,6 +31,10 @@ func TestLockAssets(t *testing.T) {
 		{name: "overlap conflicts", holder: []asset.Key{a, b}, asker: []asset.Key{b, c, a}, wantHeld: []asset.Key{a, b}},
 		{name: "finished run is stolen", holder: []asset.Key{a}, holderDone: true, asker: []asset.Key{a}},
 		{name: "duplicates and zero keys", holder: nil, asker: []asset.Key{a, a, {}}},
+		{name: "partitions of one asset coexist", holder: []asset.Key{asset.MustKey("a", "[partition 1]")}, asker: []asset.Key{asset.MustKey("a", "[partition 2]")}},
+		{name: "whole asset conflicts with its partition", holder: []asset.Key{asset.MustKey("a", "[partition 1]")}, asker: []asset.Key{a}, wantHeld: []asset.Key{asset.MustKey("a", "[partition 1]")}},
+		{name: "partition conflicts with its whole asset", holder: []asset.Key{a}, asker: []asset.Key{asset.MustKey("a", "[partition 1]")}, wantHeld: []asset.Key{a}},
+		{name: "similar names do not conflict", holder: []asset.Key{asset.MustKey("ab", "[partition 1]")}, asker: []asset.Key{a}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +81,7 @@ func TestLockAssets(t *testing.T) {
 			if !reflect.DeepEqual(held, tt.wantHeld) {
 				t.Errorf("held = %v, want %v", held, tt.wantHeld)
 			}
-			if msg := err.Error(); !strings.Contains(msg, "asset a is being materialized by run holder") {
+			if msg := err.Error(); !strings.Contains(msg, "asset a") || !strings.Contains(msg, "being materialized by run holder") {
 				t.Errorf("error message %q does not name asset and run", msg)
 			}
 			// All or nothing: c was free but must not be taken.

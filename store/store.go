@@ -258,8 +258,12 @@ func (e *LockConflictError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "asset %s is being materialized by run %s (pid %d, since %s)",
-			l.Asset, l.RunID, l.PID, l.Since.UTC().Format(time.RFC3339))
+		what := "asset " + l.Asset.String()
+		if base, ok := partitionBase(l.Asset); ok {
+			what = "asset " + base + " (" + strings.Trim(l.Asset.Last(), "[]") + ")"
+		}
+		fmt.Fprintf(&b, "%s is being materialized by run %s (pid %d, since %s)",
+			what, l.RunID, l.PID, l.Since.UTC().Format(time.RFC3339))
 	}
 	b.WriteString("; wait for it to finish (elt runs show RUN) or stop it (Ctrl-C, or kill the pid)")
 	return b.String()

@@ -88,6 +88,10 @@ func Run(ctx context.Context, p *Proc) (Result, error) {
 	cmd.Dir = p.Dir
 	cmd.Env = p.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A background child (`server &`) keeps the output pipes open after
+	// the step's own process exits; stop waiting for them soon after, and
+	// the group kill below ends the child.
+	cmd.WaitDelay = time.Second
 	tail := newTail(p.TailLines)
 	lw := &lineWriter{onLine: func(l string) {
 		tail.add(l)
