@@ -192,3 +192,16 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+func TestInterpolatedValuesKeepTheirType(t *testing.T) {
+	p, err := load(t, "name: x\nconcurrency: ${C:-4}\nstrict_deps: ${S:-false}\nassets:\n  - {key: a, command: 'echo ${C:-4}', timeout: '${T:-90s}'}\n", map[string]string{"C": "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Config.Concurrency != 7 || p.Config.StrictDeps {
+		t.Fatalf("concurrency %d strict %v", p.Config.Concurrency, p.Config.StrictDeps)
+	}
+	if _, err := load(t, "name: x\nconcurrency: '${C:-4}'\n", nil); err == nil {
+		t.Fatal("a quoted value must stay a string")
+	}
+}

@@ -251,3 +251,24 @@ func TestMergeEnv(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+func TestBackgroundChildDoesNotHoldTheStep(t *testing.T) {
+	start := time.Now()
+	dir := t.TempDir()
+	_, err := Run(context.Background(), &Proc{Shell: "sleep 30 & echo $! > " + filepath.Join(dir, "pid") + "; echo hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("step waited %s for its background child", d)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	deadline := time.Now().Add(3 * time.Second)
+	for pid > 0 && processExists(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("background child %d outlived its step", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

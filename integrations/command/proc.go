@@ -136,6 +136,11 @@ func Run(ctx context.Context, p *Proc) (Result, error) {
 	}()
 	werr := cmd.Wait()
 	close(done)
+	if errors.Is(werr, exec.ErrWaitDelay) {
+		// The step exited; only a background child still held the
+		// output open. That child goes with the group below.
+		werr = nil
+	}
 	// Whatever the leader left in its group (background children of a
 	// shell script) goes with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
