@@ -44,7 +44,7 @@ type Engine struct {
 	// Pools, when set, is shared by every run of this process (a backfill's
 	// or the daemon's concurrent runs), so a pool such as a DuckDB file's
 	// writer slot holds across runs, not only within one.
-	Pools *PoolSet
+	Pools      *PoolSet
 	ProjectDir string
 	// RunsDir holds per-run folders with step logs (.elt/runs).
 	RunsDir   string

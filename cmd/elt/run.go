@@ -133,7 +133,6 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	return &runFailed{}
 }
 
-
 func printRunSummary(e *env, res *engine.Result, unchanged int) {
 	counts := map[string]int{}
 	for _, s := range res.Assets {
