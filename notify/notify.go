@@ -34,6 +34,10 @@ type Message struct {
 
 // Text is the one-paragraph summary used as the Slack "text".
 func (m Message) Text() string {
+	if m.RunID == "" {
+		// Not about a run: a freshness sensor's warning.
+		return fmt.Sprintf(":warning: elt %s in %s: %s", m.Status, m.Project, m.Error)
+	}
 	var b strings.Builder
 	icon := ":white_check_mark:"
 	if m.Status != "succeeded" {

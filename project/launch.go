@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/notify"
 	"github.com/eltproject/elt/schedule"
 	"github.com/eltproject/elt/store"
 )
@@ -72,6 +73,10 @@ func (p *Project) Daemon(st store.Store, owner string, maxRuns int, logf func(st
 		Clock: schedule.RealClock{}, Store: st, Launch: p.Launcher(st, trigger, nil),
 		Schedules: p.Automation.Schedules, Sensors: p.Automation.Sensors,
 		MaxRuns: maxRuns, Owner: owner, Log: logf, ShutdownGrace: 30 * time.Second,
+		Notify: func(ctx context.Context, req schedule.RunRequest) error {
+			p.notifyMessage(ctx, notify.Message{Project: p.Config.Name, Status: "stale", Error: req.Reason}, true)
+			return nil
+		},
 	}
 	return d
 }

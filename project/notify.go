@@ -56,14 +56,20 @@ func (p *Project) notify(ctx context.Context, res *engine.Result) {
 	for _, c := range res.FailedChecks {
 		msg.Checks = append(msg.Checks, fmt.Sprintf("%s:%s %s", c.Asset, c.Check, p.Redact(c.Message)))
 	}
+	p.notifyMessage(ctx, msg, res.Status != engine.StatusSucceeded)
+}
+
+// notifyMessage sends msg through every notification whose `on:` matches
+// (failure covers failed runs and stale assets).
+func (p *Project) notifyMessage(ctx context.Context, msg notify.Message, failure bool) {
 	for _, n := range p.Config.Notifications {
 		on := n.On
 		if len(on) == 0 {
 			on = []string{"failure"}
 		}
 		want := slices.Contains(on, "always") ||
-			(res.Status == engine.StatusSucceeded && slices.Contains(on, "success")) ||
-			(res.Status != engine.StatusSucceeded && slices.Contains(on, "failure"))
+			(!failure && slices.Contains(on, "success")) ||
+			(failure && slices.Contains(on, "failure"))
 		if !want {
 			continue
 		}
