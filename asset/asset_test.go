@@ -324,6 +324,14 @@ func TestSelectionErrors(t *testing.T) {
 			t.Errorf("near matches = %v", nm.NearMatches)
 		}
 	})
+	t.Run("near matches keep the digits of a name", func(t *testing.T) {
+		g2, _ := NewGraph([]Spec{spec("model_5000"), spec("model_0")}, GraphOptions{})
+		_, err := (&Selector{Graph: g2}).Select([]string{"2+model_05000+1"}, nil)
+		var nm *NoMatchError
+		if !errors.As(err, &nm) || len(nm.NearMatches) == 0 || nm.NearMatches[0] != "model_5000" {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("exclude everything", func(t *testing.T) {
 		_, err := sel.Select([]string{"stg/a"}, []string{"stg/*"})
 		var nm *NoMatchError

@@ -389,7 +389,13 @@ func (s *Selector) near(include []string) []string {
 	var words []string
 	for _, t := range include {
 		for _, f := range strings.FieldsFunc(t, func(r rune) bool { return r == ' ' || r == ',' }) {
-			f = strings.Trim(f, "@+0123456789")
+			f = strings.TrimPrefix(f, "@")
+			if n := leadingDigits(f); n < len(f) && f[n] == '+' {
+				f = f[n+1:]
+			}
+			if j := strings.LastIndexByte(f, '+'); j >= 0 && leadingDigits(f[j+1:]) == len(f)-j-1 {
+				f = f[:j]
+			}
 			if _, v, ok := strings.Cut(f, ":"); ok {
 				f = v
 			}
