@@ -170,6 +170,9 @@ type MethodFunc func(g *Graph, value string) (Set, error)
 type Selector struct {
 	Graph   *Graph
 	Methods map[string]MethodFunc
+	// Warn, when set, hears about --exclude expressions that match nothing
+	// (usually a typo).
+	Warn func(msg string)
 }
 
 // NoMatchError reports a selection that selects nothing, with near matches.
@@ -218,6 +221,13 @@ func (s *Selector) Select(include, exclude []string) (Set, error) {
 		r, err := s.Eval(sel)
 		if err != nil {
 			return Set{}, err
+		}
+		if r.Len() == 0 && s.Warn != nil {
+			msg := fmt.Sprintf("--exclude %q matches no asset", text)
+			if near := s.near([]string{text}); len(near) > 0 {
+				msg += "; did you mean: " + strings.Join(near, ", ")
+			}
+			s.Warn(msg)
 		}
 		set = set.Minus(r)
 	}

@@ -38,6 +38,8 @@ type Project struct {
 	Methods map[string]asset.MethodFunc
 	// Automation holds partitions, schedules and sensors.
 	Automation *Automation
+	// Warn hears about selection expressions that match nothing.
+	Warn func(msg string)
 	secrets    []string
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
@@ -326,7 +328,7 @@ func (p *Project) loadJobs(root *yaml.Node, probs *problems) {
 
 // Selector returns a selector over the project's graph with its methods.
 func (p *Project) Selector() *asset.Selector {
-	return &asset.Selector{Graph: p.Graph, Methods: p.Methods}
+	return &asset.Selector{Graph: p.Graph, Methods: p.Methods, Warn: p.Warn}
 }
 
 // Select evaluates --select/--exclude (and --job) on the project's graph.

@@ -161,3 +161,11 @@ func TestProjectFoundFromSubfolder(t *testing.T) {
 		t.Fatalf("%d %s", code, out)
 	}
 }
+
+func TestExcludeMatchingNothingWarns(t *testing.T) {
+	dir := newProject(t, small)
+	out, errOut, code := elt(t, dir, "assets", "list", "--exclude", "stg/ordrs")
+	if code != 0 || !strings.Contains(errOut, `warning: --exclude "stg/ordrs" matches no asset; did you mean: stg/orders`) || !strings.Contains(out, "stg/orders") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+}

@@ -44,7 +44,12 @@ func (e *env) load(ctx context.Context) (*project.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	return project.Load(ctx, path, project.Options{StateDir: e.stateDir})
+	p, err := project.Load(ctx, path, project.Options{StateDir: e.stateDir})
+	if err != nil {
+		return nil, err
+	}
+	p.Warn = func(msg string) { fmt.Fprintf(e.stderr, "elt: warning: %s\n", msg) }
+	return p, nil
 }
 
 // loadWithStore loads the project and opens its run store.
