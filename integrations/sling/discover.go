@@ -65,17 +65,21 @@ func matchDiscovered(pattern string, lines []string) []string {
 	return found
 }
 
+// removeDisabled drops the discovered tables the file lists as streams of
+// their own: disabled ones stay out (as in Sling), and enabled ones (the
+// usual `public.*` plus an override of `public.accounts`) are assets of
+// their own stream, not of the wildcard.
 func removeDisabled(rep *manifest.Replication, names []string) []string {
 	var out []string
 	for _, n := range names {
-		disabled := false
+		listed := false
 		for i := range rep.Streams {
 			s := &rep.Streams[i]
-			if !s.Enabled() && normName(s.Name) == normName(n) {
-				disabled = true
+			if !s.Ref.Wildcard && normName(s.Name) == normName(n) {
+				listed = true
 			}
 		}
-		if !disabled {
+		if !listed {
 			out = append(out, n)
 		}
 	}

@@ -285,7 +285,17 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 		}
 		val := res.Config["url"]
 		if val == "" {
-			b, err := json.Marshal(res.Config)
+			// Sling reads a connection given as JSON when it has a type;
+			// elt's DuckDB resource calls its file "path", Sling
+			// "instance".
+			m := map[string]string{"type": res.Type}
+			for k, v := range res.Config {
+				if res.Type == "duckdb" && k == "path" {
+					k = "instance"
+				}
+				m[k] = v
+			}
+			b, err := json.Marshal(m)
 			if err != nil {
 				return nil, nil, fmt.Errorf("sling %s: resource %s: %w", cfg.Replication, res.Name, err)
 			}

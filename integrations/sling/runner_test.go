@@ -15,6 +15,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	manifest "github.com/eltproject/elt/manifest/sling"
 )
 
 const secretURL = "postgres://ana:s3cr3t-pw@db.internal:5432/app"
@@ -322,5 +323,38 @@ func TestRealSling(t *testing.T) {
 	}
 	for _, m := range mat {
 		t.Logf("real sling metadata: %v", m.Metadata)
+	}
+}
+
+func TestConnectionEnvWithoutURL(t *testing.T) {
+	rep, err := manifest.Parse("r.yaml", []byte("source: MY_PG\ntarget: WAREHOUSE\nstreams:\n  public.a:\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := map[string]engine.Resource{
+		"WAREHOUSE": {Name: "WAREHOUSE", Type: "duckdb", Config: map[string]string{"path": "/p/wh.duckdb"}},
+		"pg":        {Name: "pg", Type: "postgres", Config: map[string]string{"host": "db", "password": "hunter22"}},
+	}
+	env, secrets, err := connectionEnv(&Config{Replication: "r.yaml", Connections: map[string]string{"MY_PG": "pg"}}, rep, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(env, "\n")
+	if !strings.Contains(all, `WAREHOUSE={"instance":"/p/wh.duckdb","type":"duckdb"}`) || !strings.Contains(all, `"type":"postgres"`) {
+		t.Fatalf("env %q", env)
+	}
+	if len(secrets) < 2 {
+		t.Errorf("connection values not treated as secrets: %v", secrets)
+	}
+}
+
+func TestDiscoveredTablesListedAsStreamsStayTheirOwn(t *testing.T) {
+	rep, err := manifest.Parse("r.yaml", []byte("source: S\ntarget: T\nstreams:\n  public.*:\n  public.accounts: {mode: incremental, primary_key: [id], update_key: ts}\n  public.old: {disabled: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := removeDisabled(rep, []string{"public.accounts", "public.users", "public.old"})
+	if strings.Join(got, ",") != "public.users" {
+		t.Fatalf("got %v; explicit streams (enabled or not) leave the wildcard", got)
 	}
 }

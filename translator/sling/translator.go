@@ -4,10 +4,10 @@
 //
 //   - Key: meta.elt.asset_key or meta.dagster.asset_key when set ("a.b.c",
 //     "a/b/c" or a list). Otherwise "target" + the sanitized object the
-//     stream itself sets (rendered; defaults.object is not used, as in
-//     dagster-sling), or the sanitized stream name, split on ".". An
-//     object that still holds run-time variables ({YYYY}, {part_year}…)
-//     falls back to the stream name so keys stay stable.
+//     stream itself sets, exactly as written (templates are not rendered,
+//     and defaults.object is not used, as in dagster-sling), or the
+//     sanitized stream name, split on ".". Only a wildcard expanded into
+//     its tables (Options.Expand) renders the object per table.
 //     Sanitize: drop double quotes, lower-case, anything outside
 //     [a-z0-9_.] becomes "_". public."Transactions" → target/public/transactions.
 //   - Deps: meta.*.deps when set, otherwise the sanitized source stream as
@@ -179,9 +179,21 @@ func translateStream(r *manifest.Replication, s *manifest.Stream, name string, o
 			return fail("meta asset_key: %v", err)
 		}
 	} else {
+		// dagster-sling keys on the stream's own object exactly as
+		// written (templates are not rendered: `{stream_table}` becomes
+		// `_stream_table_`), else the stream name; a team moving from
+		// Dagster keeps its keys. The rendered object is in metadata.
+		// A wildcard expanded into its tables (expand_wildcards, which
+		// dagster-sling does not do) renders the object per table, or
+		// every table would get the same key.
 		base := name
-		if own, _ := manifest.Render(s.Own.Object, vars, opts.Lookup); own != "" && !manifest.IsTemplate(own) && !byName {
+		if own := s.Own.Object; own != "" && !byName {
 			base, keyFrom = own, "object"
+			if name != s.Name {
+				if r, _ := manifest.Render(own, vars, opts.Lookup); r != "" && !manifest.IsTemplate(r) {
+					base = r
+				}
+			}
 		}
 		prefix := append(slices.Clone(opts.KeyPrefix), opts.TargetPrefix)
 		key, err = dottedKey(Sanitize(base), prefix...)

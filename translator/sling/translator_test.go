@@ -168,7 +168,9 @@ streams:
 		}
 		return ""
 	})
-	check("p/target/analytics/users", func(s asset.Spec) string {
+	// dagster-sling keys on the object as written: templates are not
+	// rendered (the rendered object is metadata).
+	check("p/target/analytics/_stream_table_", func(s asset.Spec) string {
 		if s.Description != "from field" || s.Partitions != "daily" || len(s.Owners) != 1 || strings.Join(s.Kinds, ",") != "postgres,sling" || strings.Join(s.Tags, ",") != "pii" {
 			return fmt.Sprintf("%+v", s)
 		}
@@ -181,7 +183,7 @@ streams:
 		return ""
 	})
 	check("a/b.c", func(asset.Spec) string { return "" })
-	check("p/target/s/t", func(s asset.Spec) string {
+	check("p/target/x__yyyy_", func(s asset.Spec) string {
 		if s.Metadata["object"] != "x/{YYYY}" {
 			return fmt.Sprintf("object %v", s.Metadata["object"])
 		}
