@@ -39,7 +39,7 @@ type Project struct {
 	// Automation holds partitions, schedules and sensors.
 	Automation *Automation
 	// Warn hears about selection expressions that match nothing.
-	Warn func(msg string)
+	Warn       func(msg string)
 	secrets    []string
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
