@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
@@ -69,10 +70,24 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	for _, id := range m.SortedSourceIDs() {
 		known = append(known, knownNode{uid: id, fqn: m.Sources[id].FQN})
 	}
-	r := &Runner{cfg: rc, index: newFQNIndex(known)}
+	// Unit tests sit under their model's fqn; listing them makes the
+	// runner exclude them, so a `build` of a model runs only what elt asked.
+	uts := make([]string, 0, len(m.UnitTests))
+	for id := range m.UnitTests {
+		uts = append(uts, id)
+	}
+	sort.Strings(uts)
+	for _, id := range uts {
+		known = append(known, knownNode{uid: id, fqn: m.UnitTests[id]})
+	}
+	runner := &Runner{cfg: rc, index: newFQNIndex(known)}
+	if old := tooOld(m.DbtVersion); old != "" {
+		// The metadata loads; running needs what older dbt lacks.
+		runner.refuse = fmt.Errorf("dbt %s wrote %s; elt runs dbt 1.5 or newer (it relies on the DBT_TARGET_PATH variable and --indirect-selection modes of dbt's 1.5 command line): upgrade dbt and run dbt parse", old, rc.Manifest)
+	}
 	fam := engine.Family{
 		Name:    family,
-		Runner:  r,
+		Runner:  runner,
 		Multi:   true,
 		Subset:  true,
 		Kind:    "dbt",
@@ -113,4 +128,17 @@ func enrich(s *asset.Spec, m *dbtmanifest.Manifest, family string) {
 			c.Metadata[MetaFQN] = n.FQN
 		}
 	}
+}
+
+// tooOld returns the version when a manifest's dbt_version is older than
+// 1.5, else "".
+func tooOld(v string) string {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return "" // unknown: let dbt itself say
+	}
+	if major == 0 || (major == 1 && minor < 5) {
+		return v
+	}
+	return ""
 }

@@ -208,3 +208,11 @@ func fqnMatch(fqn []string, sel string, versioned bool) bool {
 	}
 	return true
 }
+
+func TestTooOld(t *testing.T) {
+	for v, want := range map[string]bool{"1.0.3": true, "1.4.9": true, "0.21.0": true, "1.5.0": false, "1.10.18": false, "2.0.0": false, "": false, "unknown": false} {
+		if got := tooOld(v) != ""; got != want {
+			t.Errorf("tooOld(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

@@ -24,6 +24,9 @@ import (
 type Runner struct {
 	cfg   Config // resolved: absolute paths, defaults filled in
 	index *fqnIndex
+	// refuse, when set, is returned by every Run: the project's dbt is
+	// too old to be run by elt (its metadata still loads).
+	refuse error
 }
 
 // NewRunner returns the runner for cfg. projectDir is the folder of
@@ -52,6 +55,9 @@ const (
 
 // Run implements engine.Runner.
 func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitter) error {
+	if r.refuse != nil {
+		return r.refuse
+	}
 	log := req.Log
 	if log == nil {
 		log = io.Discard

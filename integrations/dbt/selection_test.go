@@ -191,3 +191,18 @@ func TestVersionedAcrossPackages(t *testing.T) {
 		t.Errorf("b's dim v2 is selected too by %v", p.selects)
 	}
 }
+
+// TestUnitTestsAreExcluded: dbt puts a model's unit tests under the
+// model's fqn, so selecting the model would run them too.
+func TestUnitTestsAreExcluded(t *testing.T) {
+	all := []asset.Spec{model("model.shop.orders", "shop", "marts", "orders")}
+	known := append(specNodes(all), knownNode{uid: "unit_test.shop.orders.test_totals", fqn: []string{"shop", "marts", "orders", "test_totals"}})
+	req, _ := request(t, all)
+	p, err := newPlan(req, "build", newFQNIndex(known))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.selectArgs(), " "); !strings.Contains(got, "--exclude") || !strings.Contains(got, "test_totals") {
+		t.Fatalf("args %q do not exclude the unit test", got)
+	}
+}

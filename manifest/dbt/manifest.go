@@ -44,6 +44,10 @@ type Manifest struct {
 	Macros map[string]*Macro
 	// Disabled lists the unique_ids of disabled resources, sorted.
 	Disabled []string
+	// UnitTests maps a dbt unit test's unique_id (manifest v12+) to its
+	// fqn: `--select fqn:pkg.model` would pick them up too, so the runner
+	// must know them to leave them out.
+	UnitTests map[string][]string
 	// ParentMap and ChildMap map a unique_id to its parents and children
 	// among nodes, sources and exposures. Like dbt, they are derived from
 	// depends_on (the file's copies are not read); ParentMap's slices are

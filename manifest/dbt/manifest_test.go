@@ -53,3 +53,16 @@ func TestFixtureCounts(t *testing.T) {
 		})
 	}
 }
+
+func TestUnitTestsAreRead(t *testing.T) {
+	data := []byte(`{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "dbt_version": "1.8.0"},
+		"nodes": {}, "sources": {},
+		"unit_tests": {"unit_test.shop.orders.t": {"unique_id": "unit_test.shop.orders.t", "fqn": ["shop", "marts", "orders", "t"], "name": "t"}}}`)
+	m, err := ParseManifest(data, "m.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.UnitTests["unit_test.shop.orders.t"]; len(got) != 4 || got[3] != "t" {
+		t.Fatalf("unit tests %v", m.UnitTests)
+	}
+}

@@ -74,6 +74,8 @@ func parseManifest(s *scanner) (*Manifest, error) {
 			})
 		case "disabled":
 			return p.skipObjectMembers(func(id string) { m.Disabled = append(m.Disabled, id) })
+		case "unit_tests":
+			return s.object(func([]byte) error { return p.unitTest(s) })
 		default:
 			return s.skip()
 		}

@@ -154,3 +154,27 @@ func (p *parser) macro(s *scanner) error {
 	p.m.Macros[mc.UniqueID] = mc
 	return nil
 }
+
+// unitTest reads the unique_id and fqn of one entry of "unit_tests".
+func (p *parser) unitTest(s *scanner) error {
+	var id string
+	var fqn []string
+	err := p.eachMember(s, func(key string, v []byte) {
+		switch key {
+		case "unique_id":
+			id = p.str(v)
+		case "fqn":
+			fqn = p.strList(depthField, v)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		if p.m.UnitTests == nil {
+			p.m.UnitTests = map[string][]string{}
+		}
+		p.m.UnitTests[id] = fqn
+	}
+	return nil
+}
