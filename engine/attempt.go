@@ -153,7 +153,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		}
 	failed:
 		status := StatusFailed
-		if canceled && !errors.Is(context.Cause(ctx), errFailFast) {
+		if canceled { // by Ctrl-C, or by --fail-fast after another step failed
 			status = StatusCanceled
 		}
 		for _, k := range failedKeys {
@@ -335,7 +335,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 		} else {
 			out.failed[k] = errText(runErr)
 			status := StatusFailed
-			if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errFailFast) {
+			if ctx.Err() != nil {
 				status = StatusCanceled
 			}
 			out.pending = append(out.pending, Event{Type: AssetFailed, StepID: st.ID, Attempt: attempt, Asset: k, Status: status, Message: runErr.Error()})
@@ -466,10 +466,13 @@ func (e *Engine) RunChecks(ctx context.Context, runID string, keys []asset.Key, 
 		}
 	}
 	end := RunSucceeded
-	if res.Status == StatusFailed {
+	switch {
+	case ctx.Err() != nil:
+		res.Status, end = StatusCanceled, RunCanceled
+	case res.Status == StatusFailed:
 		end = RunFailed
 	}
-	x.emit(ctx, Event{Type: end, Status: res.Status})
+	x.emit(context.WithoutCancel(ctx), Event{Type: end, Status: res.Status})
 	return res
 }
 

@@ -86,7 +86,7 @@ with 'elt run'. Exit 1 when an error-severity check fails.`,
 				}
 			}
 			if res.Status != engine.StatusSucceeded {
-				return &runFailed{}
+				return &runFailed{canceled: res.Status == engine.StatusCanceled}
 			}
 			return nil
 		},
