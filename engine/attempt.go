@@ -418,6 +418,9 @@ func (x *execution) runChecks(ctx context.Context, st *Step, out attemptOutcome)
 			if cs.Runner == "" || out.checks[k][cs.Name] {
 				continue
 			}
+			if ctx.Err() != nil {
+				return // canceled: a check not run is not a failed check
+			}
 			cr := x.e.CheckRunners[cs.Runner]
 			var res CheckResult
 			if cr == nil {
