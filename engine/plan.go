@@ -111,12 +111,12 @@ func NewPlan(g *asset.Graph, families map[string]*Family, selected asset.Set) (*
 				if len(multiCount[f.Name]) > 1 {
 					id += "_" + strconv.Itoa(crossings[s.Key])
 				}
-				st = &Step{ID: id, Family: f.Name, Kind: f.Kind, Pools: f.Pools}
+				st = &Step{ID: id, Family: f.Name, Kind: f.Kind, Pools: f.Pools, Deps: []string{}}
 				byGroup[gk] = st
 				plan.Steps = append(plan.Steps, st)
 			}
 		} else {
-			st = &Step{ID: safeID(s.Key.String()), Family: f.Name, Kind: f.Kind, Pools: f.Pools}
+			st = &Step{ID: safeID(s.Key.String()), Family: f.Name, Kind: f.Kind, Pools: f.Pools, Deps: []string{}}
 			plan.Steps = append(plan.Steps, st)
 		}
 		st.Assets = append(st.Assets, s.Key)

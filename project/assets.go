@@ -39,7 +39,11 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 		for _, cn := range a.Checks {
 			cs, err := p.buildCheck(&cn, a)
 			if err != nil {
-				probs.addErr(cn.Line, fmt.Errorf("asset %s: check: %w", a.Key.Key, err))
+				line, msg := lineOf(err.Error())
+				if line == 0 {
+					line = cn.Line
+				}
+				probs.add(line, "asset %s: check: %s", a.Key.Key, msg)
 				continue
 			}
 			if _, dup := spec.Check(cs.Name); dup {

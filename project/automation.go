@@ -1,6 +1,7 @@
 package project
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"sort"
@@ -135,12 +136,12 @@ func (p *Project) loadAutomation(root *yaml.Node, probs *problems) {
 		if cfg.Job != "" || cfg.Select != "" {
 			sel, err := p.Select(cfg.Job, nonEmpty(cfg.Select), nil)
 			if err != nil {
-				probs.add(line, "schedule %q: %v", name, err)
+				probs.add(line, "schedule %q: %s", name, bare(err))
 				continue
 			}
 			d, err := p.partitionsOf(sel)
 			if err != nil {
-				probs.add(line, "schedule %q: %v", name, err)
+				probs.add(line, "schedule %q: %s", name, bare(err))
 				continue
 			}
 			def = d
@@ -163,7 +164,7 @@ func (p *Project) loadAutomation(root *yaml.Node, probs *problems) {
 		}
 		if cfg.Job != "" || cfg.Select != "" {
 			if _, err := p.Select(cfg.Job, nonEmpty(cfg.Select), nil); err != nil {
-				probs.add(line, "sensor %q: %v", name, err)
+				probs.add(line, "sensor %q: %s", name, bare(err))
 				continue
 			}
 		}
@@ -337,4 +338,18 @@ func (p *Project) lineOf(origin string) (int, bool) {
 	}
 	n, err := strconv.Atoi(rest)
 	return n, err == nil
+}
+
+// bare is an error's text without the file a *Error would prefix: the
+// problem that quotes it carries the file already.
+func bare(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		msgs := make([]string, len(pe.Problems))
+		for i, p := range pe.Problems {
+			msgs[i] = p.Msg
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return err.Error()
 }

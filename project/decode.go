@@ -87,6 +87,18 @@ func interpolate(n *yaml.Node, getenv func(string) (string, bool), p *problems) 
 		}
 		return
 	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			// Commands are expanded when they run, with the step's own
+			// environment (ELT_PARTITION_KEY, ELT_RESOURCE_*, …): a shell
+			// string by the shell, an argv list by elt.
+			if n.Content[i].Value == "command" {
+				continue
+			}
+			interpolate(n.Content[i+1], getenv, p)
+		}
+		return
+	}
 	for _, c := range n.Content {
 		interpolate(c, getenv, p)
 	}

@@ -22,8 +22,9 @@ func (p *Project) sqlAsset(a *AssetConfig, spec *asset.Spec, fam *engine.Family)
 			return err
 		}
 		cfg.Import = &ic
-		if ic.Path != "" && !strings.ContainsAny(ic.Path, "*?[") && !strings.Contains(ic.Path, "://") && !fileExists(p.abs(ic.Path)) {
-			return fmt.Errorf("import: %s does not exist", p.abs(ic.Path))
+		// A missing file is a mistake unless an upstream asset makes it.
+		if len(a.Deps) == 0 && ic.Path != "" && !strings.ContainsAny(ic.Path, "*?[") && !strings.Contains(ic.Path, "://") && !fileExists(p.abs(ic.Path)) {
+			return fmt.Errorf("import: %s does not exist (if an upstream asset creates it, list that asset under deps:)", p.abs(ic.Path))
 		}
 	}
 	info, err := cfg.Info(a.Key.Key, p.Dir, p.Resources)

@@ -153,7 +153,8 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	g, err := asset.NewGraph(specs, asset.GraphOptions{StrictDeps: p.Config.StrictDeps})
 	if err != nil {
 		for _, e := range unjoin(err) {
-			probs.add(0, "%v", e)
+			// Graph errors name their origins (file:line) themselves.
+			probs.list = append(probs.list, Problem{Msg: e.Error()})
 		}
 		return nil, &Error{Problems: probs.list}
 	}
@@ -341,10 +342,32 @@ func (p *Project) Select(job string, include, exclude []string) (asset.Set, erro
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			return asset.Set{}, &Error{Problems: []Problem{{File: p.File, Msg: fmt.Sprintf("no job %q; jobs: %s", job, strings.Join(names, ", "))}}}
+			list := "this project defines no jobs"
+			if len(names) > 0 {
+				list = "jobs: " + strings.Join(names, ", ")
+			}
+			return asset.Set{}, &Error{Problems: []Problem{{File: p.File, Msg: fmt.Sprintf("no job %q; %s", job, list)}}}
 		}
 		include = append(slices.Clone([]string(j.Select)), include...)
 		exclude = append(slices.Clone([]string(j.Exclude)), exclude...)
 	}
-	return p.Selector().Select(include, exclude)
+	set, err := p.Selector().Select(include, exclude)
+	var nm *asset.NoMatchError
+	if errors.As(err, &nm) && usesState(include) {
+		// Slim CI on a change that touches no dbt node: nothing to do,
+		// which is not an error.
+		return p.Graph.NewSet(), nil
+	}
+	return set, err
+}
+
+// usesState reports whether a selection uses the state: method, whose
+// empty result (nothing changed) is a valid answer.
+func usesState(include []string) bool {
+	for _, s := range include {
+		if strings.Contains(s, "state:") {
+			return true
+		}
+	}
+	return false
 }

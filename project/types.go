@@ -55,6 +55,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
+	if v < 0 {
+		return fmt.Errorf("line %d: %q is negative; durations are 0 (none) or more", n.Line, n.Value)
+	}
 	*d = Duration(v)
 	return nil
 }

@@ -90,7 +90,7 @@ func runBackfill(cmd *cobra.Command, e *env, o backfillOptions) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	fmt.Fprintf(e.stdout, "backfill of %d partitions of %s in %d runs (%s)\n", len(plan.Keys), plan.Definition, len(plan.Runs), plan.Policy)
+	fmt.Fprintf(e.stdout, "backfill of %s of %s in %s (%s)\n", plural(len(plan.Keys), "partition"), plan.Definition, plural(len(plan.Runs), "run"), plan.Policy)
 	if o.dryRun {
 		for _, r := range plan.Runs {
 			if len(r) == 1 {

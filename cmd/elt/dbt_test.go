@@ -73,6 +73,18 @@ func TestSlimCIStateModified(t *testing.T) {
 	if !strings.Contains(out, "1 step, 3 assets") {
 		t.Fatalf("plan:\n%s", out)
 	}
+	// A change that touches no dbt node: nothing to run is success, and
+	// the JUnit report still exists (CI uploads it).
+	same := filepath.Join(dir, "same")
+	os.MkdirAll(same, 0o755)
+	os.WriteFile(filepath.Join(same, "manifest.json"), cur, 0o644)
+	junit := filepath.Join(dir, "j.xml")
+	if out, errOut, code := elt(t, dir, "--state", same, "run", "-s", "state:modified+", "--junit", junit); code != 0 || !strings.Contains(out, "0 steps") {
+		t.Fatalf("no change: %d\n%s%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(junit); !strings.Contains(string(b), "<testsuites>") {
+		t.Errorf("junit %q", b)
+	}
 	if _, errOut, code := elt(t, dir, "assets", "list", "-s", "state:modified"); code != 2 || !strings.Contains(errOut, "pass --state DIR") {
 		t.Fatalf("state: without --state: %d %s", code, errOut)
 	}

@@ -44,6 +44,13 @@ func (e *runFailed) Error() string {
 	return "run failed"
 }
 
+// failedError is a failure of something elt ran for the user (dbt deps,
+// a sensor command): exit 1, with its message.
+type failedError struct{ err error }
+
+func (e *failedError) Error() string { return e.err.Error() }
+func (e *failedError) Unwrap() error { return e.err }
+
 // silentError carries an exit code with nothing more to print.
 type silentError struct{ code int }
 
@@ -63,6 +70,10 @@ func exitCode(err error) int {
 	var se *silentError
 	if errors.As(err, &se) {
 		return se.code
+	}
+	var fe *failedError
+	if errors.As(err, &fe) {
+		return exitFailed
 	}
 	if errors.Is(err, context.Canceled) {
 		return exitInterrupted

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -35,7 +36,11 @@ and 'dbt parse' so a stale manifest is refreshed.`,
 					return err
 				}
 				if err := project.PrepareDBT(ctx, path, nil, e.stderr); err != nil {
-					return err
+					var pe *project.Error
+					if errors.As(err, &pe) {
+						return err
+					}
+					return &failedError{err}
 				}
 			}
 			p, st, err := e.loadWithStore(ctx)

@@ -272,3 +272,17 @@ func TestBackgroundChildDoesNotHoldTheStep(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestArgvExpandedFromStepEnv(t *testing.T) {
+	req := request(t, "a")
+	req.Partition = &engine.Partition{Key: "2024-01-02"}
+	out := filepath.Join(req.StepDir, "..", "argv.txt")
+	r := &Runner{Step: Step{Command: &Spec{Argv: []string{"/bin/sh", "-c", `echo "$0 $1" > ` + out, "${ELT_PARTITION_KEY}", "${MISSING:-dflt}$${X}"}}}}
+	if err := r.Run(context.Background(), req, func(engine.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	if strings.TrimSpace(string(b)) != "2024-01-02 dflt${X}" {
+		t.Fatalf("argv expanded to %q", b)
+	}
+}

@@ -85,7 +85,17 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 			dir = filepath.Join(req.ProjectDir, dir)
 		}
 	}
-	p := &Proc{Argv: s.Argv, Shell: s.Shell, Dir: dir, Env: env, Output: req.Log}
+	argv := s.Argv
+	if len(argv) > 0 {
+		// An argv list has no shell to expand ${VAR}: elt does, from the
+		// step's environment (${VAR:-default} too; $${ is a literal ${).
+		lookup := envLookup(env)
+		argv = make([]string, len(s.Argv))
+		for i, a := range s.Argv {
+			argv[i] = ExpandVars(a, lookup)
+		}
+	}
+	p := &Proc{Argv: argv, Shell: s.Shell, Dir: dir, Env: env, Output: req.Log}
 	if op != "" {
 		p.Output = &prefixWriter{w: req.Log, prefix: "[" + op + "] "}
 	}
@@ -250,4 +260,50 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// envLookup looks names up in a NAME=value list (the last entry wins).
+func envLookup(env []string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		for i := len(env) - 1; i >= 0; i-- {
+			if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+				return v, true
+			}
+		}
+		return "", false
+	}
+}
+
+// ExpandVars replaces ${VAR} and ${VAR:-default} in s; an unset variable
+// without a default becomes empty, as in a shell. $${ is a literal ${.
+func ExpandVars(s string, lookup func(string) (string, bool)) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "$${") {
+			b.WriteString("${")
+			i += 3
+			continue
+		}
+		if !strings.HasPrefix(s[i:], "${") {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
+		if v, ok := lookup(name); ok && v != "" {
+			b.WriteString(v)
+		} else if hasDef {
+			b.WriteString(def)
+		}
+		i += end + 1
+	}
+	return b.String()
 }

@@ -32,6 +32,9 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
+	if st, err := os.Stat(rc.ProjectDir); err != nil || !st.IsDir() {
+		return nil, nil, fmt.Errorf("dbt project_dir %s does not exist; point project_dir at the folder with dbt_project.yml", rc.ProjectDir)
+	}
 	if _, err := os.Stat(rc.Manifest); errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("dbt manifest %s not found: run `dbt parse` in %s, or `elt sync --prepare`", rc.Manifest, rc.ProjectDir)
 	}
