@@ -1,8 +1,8 @@
 package project
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
