@@ -101,6 +101,7 @@ type execution struct {
 	steps   map[string]string
 	pending map[string]int // unfinished upstream steps per step
 	down    map[string][]*Step
+	stepOf  map[asset.Key]*Step // the planned step of each asset
 	checks  []Event
 	firstEr error
 	wg      sync.WaitGroup
@@ -120,7 +121,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	x := &execution{
 		e: e, opts: opts, plan: plan,
 		assets: map[asset.Key]string{}, blocked: map[asset.Key]bool{},
-		steps: map[string]string{}, pending: map[string]int{}, down: map[string][]*Step{},
+		steps: map[string]string{}, pending: map[string]int{}, down: map[string][]*Step{}, stepOf: map[asset.Key]*Step{},
 		pools: map[string]*semaphore.Weighted{},
 	}
 	conc := e.Concurrency
@@ -139,6 +140,9 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 			}
 		}
 		x.pending[st.ID] = len(st.Deps)
+		for _, k := range st.Assets {
+			x.stepOf[k] = st
+		}
 		for _, d := range st.Deps {
 			x.down[d] = append(x.down[d], st)
 		}
@@ -351,7 +355,7 @@ func (x *execution) runnable(ctx context.Context, st *Step) []asset.Key {
 		for _, d := range g.DirectDeps(k) {
 			ds, planned := x.assets[d]
 			if !planned {
-				if x.inPlanOtherStep(d, st) {
+				if other := x.stepOf[d]; other != nil && other != st {
 					// The dep's step ended without a status for it.
 					status, why = StatusUpstreamFailed, d.String()+" did not run"
 					break
@@ -383,22 +387,6 @@ func (x *execution) runnable(ctx context.Context, st *Step) []asset.Key {
 		x.emit(ctx, Event{Type: AssetSkipped, StepID: st.ID, Asset: s.key, Status: s.status, Message: s.why})
 	}
 	return ok
-}
-
-// inPlanOtherStep reports whether k is materialized by a planned step other
-// than st (and so should have a status by now). Call with x.mu held.
-func (x *execution) inPlanOtherStep(k asset.Key, st *Step) bool {
-	for _, s := range x.plan.Steps {
-		if s == st {
-			continue
-		}
-		for _, a := range s.Assets {
-			if a == k {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // sortedPools returns the step's pools in a fixed order so that steps
