@@ -353,3 +353,35 @@ func bare(err error) string {
 	}
 	return err.Error()
 }
+
+// Schedule returns the schedule named name, or an error listing the others.
+func (p *Project) Schedule(name string) (*schedule.Schedule, error) {
+	var names []string
+	for _, s := range p.Automation.Schedules {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	return nil, p.notFound("schedule", name, names)
+}
+
+// Sensor returns the sensor named name, or an error listing the others.
+func (p *Project) Sensor(name string) (*schedule.Sensor, error) {
+	var names []string
+	for _, s := range p.Automation.Sensors {
+		if s.Name == name {
+			return s, nil
+		}
+		names = append(names, s.Name)
+	}
+	return nil, p.notFound("sensor", name, names)
+}
+
+func (p *Project) notFound(what, name string, names []string) error {
+	msg := fmt.Sprintf("no %s %q: this project defines no %ss", what, name, what)
+	if len(names) > 0 {
+		msg = fmt.Sprintf("no %s %q; %ss: %s", what, name, what, strings.Join(names, ", "))
+	}
+	return &Error{Problems: []Problem{{File: p.File, Msg: msg}}}
+}

@@ -27,6 +27,25 @@ func (s *selectFlags) eval(p *project.Project) (asset.Set, error) {
 	return p.Select(s.job, s.selects, s.excludes)
 }
 
+// load is the start of every command that shows a selection: check -o
+// (when output is not nil), load the project, evaluate the selection.
+func (s *selectFlags) load(cmd *cobra.Command, e *env, output *string) (*project.Project, asset.Set, error) {
+	if output != nil {
+		if err := checkOutput(*output); err != nil {
+			return nil, asset.Set{}, err
+		}
+	}
+	p, err := e.load(cmd.Context())
+	if err != nil {
+		return nil, asset.Set{}, err
+	}
+	set, err := s.eval(p)
+	if err != nil {
+		return nil, asset.Set{}, err
+	}
+	return p, set, nil
+}
+
 func newValidateCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate",
@@ -116,14 +135,7 @@ func newAssetsListCmd(e *env) *cobra.Command {
 		Short: "List assets (selection applies)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			p, err := e.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			set, err := sel.eval(p)
+			p, set, err := sel.load(cmd, e, &output)
 			if err != nil {
 				return err
 			}
@@ -182,11 +194,7 @@ func newAssetsGraphCmd(e *env) *cobra.Command {
 		Short: "Print the asset graph as mermaid, dot or json",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			set, err := sel.eval(p)
+			p, set, err := sel.load(cmd, e, nil)
 			if err != nil {
 				return err
 			}

@@ -211,19 +211,9 @@ func newSchedulesCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var s *schedule.Schedule
-			var names []string
-			for _, x := range p.Automation.Schedules {
-				names = append(names, x.Name)
-				if x.Name == args[0] {
-					s = x
-				}
-			}
-			if s == nil {
-				if len(names) == 0 {
-					return usagef("no schedule %q: this project defines no schedules", args[0])
-				}
-				return usagef("no schedule %q; schedules: %s", args[0], strings.Join(names, ", "))
+			s, err := p.Schedule(args[0])
+			if err != nil {
+				return err
 			}
 			for _, t := range s.Preview(time.Now(), count) {
 				line := t.Format("2006-01-02 15:04:05 MST")
@@ -288,19 +278,9 @@ func newSensorsCmd(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			p.BindStore(st)
-			var s *schedule.Sensor
-			var names []string
-			for _, x := range p.Automation.Sensors {
-				names = append(names, x.Name)
-				if x.Name == args[0] {
-					s = x
-				}
-			}
-			if s == nil {
-				if len(names) == 0 {
-					return usagef("no sensor %q: this project defines no sensors", args[0])
-				}
-				return usagef("no sensor %q; sensors: %s", args[0], strings.Join(names, ", "))
+			s, err := p.Sensor(args[0])
+			if err != nil {
+				return err
 			}
 			reqs, err := schedule.EvaluateSensor(ctx, st, s, time.Now(), dryRun)
 			if err != nil {

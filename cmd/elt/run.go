@@ -195,14 +195,7 @@ func newPlanCmd(e *env) *cobra.Command {
 		Short: "Show the steps a run would execute, without running anything",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			p, err := e.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			set, err := sel.eval(p)
+			p, set, err := sel.load(cmd, e, &output)
 			if err != nil {
 				return err
 			}
