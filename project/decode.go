@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/integrations/command"
 )
 
 // Problem is one thing wrong with the project, with its location.
@@ -104,25 +105,10 @@ func interpolate(n *yaml.Node, getenv func(string) (string, bool), p *problems) 
 	}
 }
 
-// expand substitutes ${VAR} and ${VAR:-default} in s.
+// expand substitutes ${VAR} and ${VAR:-default} in s; a variable that is
+// unset and has no default is an error.
 func expand(s string, getenv func(string) (string, bool)) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if strings.HasPrefix(s[i:], "$${") {
-			b.WriteString("${")
-			i += 3
-			continue
-		}
-		if !strings.HasPrefix(s[i:], "${") {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		end := strings.IndexByte(s[i:], '}')
-		if end < 0 {
-			return "", fmt.Errorf("unclosed ${ in %q", s)
-		}
-		expr := s[i+2 : i+end]
+	return command.ExpandFunc(s, func(expr string) (string, error) {
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
 			return "", fmt.Errorf("bad variable name %q in ${%s}; names are letters, digits and _", name, expr)
@@ -130,17 +116,14 @@ func expand(s string, getenv func(string) (string, bool)) (string, error) {
 		v, ok := getenv(name)
 		switch {
 		case ok && v != "":
-			b.WriteString(v)
+			return v, nil
 		case hasDef:
-			b.WriteString(def)
+			return def, nil
 		case ok:
-			// set but empty: empty
-		default:
-			return "", fmt.Errorf("environment variable %s is not set; export it or write ${%s:-default}", name, name)
+			return "", nil // set but empty
 		}
-		i += end + 1
-	}
-	return b.String(), nil
+		return "", fmt.Errorf("environment variable %s is not set; export it or write ${%s:-default}", name, name)
+	})
 }
 
 func validEnvName(s string) bool {

@@ -275,10 +275,30 @@ func envLookup(env []string) func(string) (string, bool) {
 }
 
 // ExpandVars replaces ${VAR} and ${VAR:-default} in s; an unset variable
-// without a default becomes empty, as in a shell. $${ is a literal ${.
+// without a default becomes empty, as in a shell. $${ is a literal ${, and
+// an unclosed ${ stays as written.
 func ExpandVars(s string, lookup func(string) (string, bool)) string {
-	if !strings.Contains(s, "${") {
+	out, err := ExpandFunc(s, func(expr string) (string, error) {
+		name, def, hasDef := strings.Cut(expr, ":-")
+		if v, ok := lookup(name); ok && v != "" {
+			return v, nil
+		} else if hasDef {
+			return def, nil
+		}
+		return "", nil
+	})
+	if err != nil {
 		return s
+	}
+	return out
+}
+
+// ExpandFunc replaces each ${expr} in s with fn(expr); $${ is a literal
+// ${. An unclosed ${ is an error. It is the one scanner behind elt.yaml's
+// interpolation and the run-time expansion of argv commands.
+func ExpandFunc(s string, fn func(expr string) (string, error)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -294,16 +314,14 @@ func ExpandVars(s string, lookup func(string) (string, bool)) string {
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			b.WriteString(s[i:])
-			break
+			return "", fmt.Errorf("unclosed ${ in %q", s)
 		}
-		name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
-		if v, ok := lookup(name); ok && v != "" {
-			b.WriteString(v)
-		} else if hasDef {
-			b.WriteString(def)
+		v, err := fn(s[i+2 : i+end])
+		if err != nil {
+			return "", err
 		}
+		b.WriteString(v)
 		i += end + 1
 	}
-	return b.String()
+	return b.String(), nil
 }
