@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eltproject/elt/asset"
@@ -81,6 +82,7 @@ type session struct {
 	client *plugin.Client
 	api    *sdk.Client
 	tail   *tailWriter
+	quiet  *quietWriter
 }
 
 // start launches the plugin in dir (when set). out receives the plugin's
@@ -94,6 +96,8 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	if out == nil {
 		out = io.Discard
 	}
+	quiet := &quietWriter{w: out}
+	out = quiet
 	tail := newTailWriter(out, secrets)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
@@ -108,7 +112,7 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 		SyncStderr:       tail,
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
 	})
-	s := &session{ref: ref, client: client, tail: tail}
+	s := &session{ref: ref, client: client, tail: tail, quiet: quiet}
 	// go-plugin's start-up is not context-aware; kill the process if ctx
 	// ends while it is still handshaking.
 	stop := context.AfterFunc(ctx, client.Kill)
@@ -127,8 +131,47 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	return s, nil
 }
 
-// close stops the plugin process and waits for its output to drain.
-func (s *session) close() { s.client.Kill() }
+// close stops the plugin process. go-plugin streams the plugin's stdout
+// and stderr asynchronously and drops what is still in flight at Kill, so
+// first wait (at most a second) for that output to go quiet.
+func (s *session) close() {
+	s.quiet.waitQuiet(50*time.Millisecond, time.Second)
+	s.client.Kill()
+}
+
+// quietWriter remembers when output last arrived.
+type quietWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last time.Time
+}
+
+func (q *quietWriter) Write(b []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.last = time.Now()
+	return q.w.Write(b)
+}
+
+// waitQuiet returns once no output came for idle (counting from the
+// call, as output may still be on its way), or after max.
+func (q *quietWriter) waitQuiet(idle, max time.Duration) {
+	start := time.Now()
+	deadline := start.Add(max)
+	for time.Now().Before(deadline) {
+		q.mu.Lock()
+		ref := q.last
+		q.mu.Unlock()
+		if ref.Before(start) {
+			ref = start
+		}
+		since := time.Since(ref)
+		if since >= idle {
+			return
+		}
+		time.Sleep(idle - since)
+	}
+}
 
 // failure reports a failed call: the plugin's own error as it is, anything
 // else (the process crashed or never started) with its stderr tail.
