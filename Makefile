@@ -1,7 +1,7 @@
 # Common tasks. The README's two commands are `make quickstart` and `make test`.
 GO ?= go
 
-.PHONY: build quickstart test vet bench fuzz clean
+.PHONY: build quickstart test vet bench fuzz clean tools
 
 build:
 	$(GO) build -o bin/elt ./cmd/elt
@@ -28,6 +28,25 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The real tools elt is tested against (pinned in tools/requirements.txt), in .venv/:
+# dbt-core + dbt-duckdb, dlt with DuckDB, Python's duckdb, the duckdb CLI (which Sling's
+# DuckDB connector drives; DUCKDB_PATH points Sling at it) and the Sling binary itself
+# (from the sling-linux-amd64 package, linked as .venv/bin/sling). Nothing downloads at
+# run time. Re-running is quick when the requirements have not changed.
+PYTHON ?= python3
+VENV := .venv
+tools: $(VENV)/.tools-installed
+
+$(VENV)/.tools-installed: tools/requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r tools/requirements.txt
+	ln -sf "$$($(VENV)/bin/python -c 'import sling_linux_amd64, os; print(os.path.join(os.path.dirname(sling_linux_amd64.__file__), "bin", "sling-linux-amd64"))')" $(VENV)/bin/sling
+	$(VENV)/bin/sling --version
+	$(VENV)/bin/dbt --version | head -n 6
+	$(VENV)/bin/duckdb --version
+	$(VENV)/bin/python -c 'import dlt, duckdb; print("dlt", dlt.__version__, "duckdb", duckdb.__version__)'
+	touch $@
 
 clean:
 	rm -rf bin
