@@ -41,10 +41,18 @@ type attemptOutcome struct {
 }
 
 // runStep runs a step through its attempts and returns its final status.
-func (x *execution) runStep(ctx context.Context, st *Step) string {
+// ticket, when not nil, is the step's claim on a global slot; it is used by
+// the first attempt or dropped. A step that succeeded returns hold, which
+// frees its slot and pools: the caller queues the ready successors first.
+func (x *execution) runStep(ctx context.Context, st *Step, ticket *waiter) (status string, hold func()) {
+	defer func() {
+		if ticket != nil {
+			x.global.cancel(ticket)
+		}
+	}()
 	if ctx.Err() != nil {
 		x.markAll(ctx, st, st.Assets, StatusCanceled, "run canceled")
-		return StatusCanceled
+		return StatusCanceled, nil
 	}
 	todo := x.runnable(ctx, st)
 	if len(todo) == 0 {
@@ -61,7 +69,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 			msg = "blocked by a failed blocking check upstream"
 		}
 		x.emit(ctx, Event{Type: StepSkipped, StepID: st.ID, Status: StatusSkipped, Message: msg})
-		return StatusSkipped
+		return StatusSkipped, nil
 	}
 	fam := x.e.Families[st.Family]
 	if len(todo) < len(st.Assets) && !fam.Subset && len(st.Assets) > 1 {
@@ -69,18 +77,18 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		// upstream failed; skip it whole.
 		x.markAll(ctx, st, todo, StatusUpstreamFailed, "step cannot run a subset and some of its upstream failed")
 		x.emit(ctx, Event{Type: StepSkipped, StepID: st.ID, Status: StatusSkipped, Message: "upstream failed"})
-		return StatusSkipped
+		return StatusSkipped, nil
 	}
 	policy := fam.Retry
 	for attempt := 1; ; attempt++ {
-		release, err := x.acquire(ctx, st)
+		release, err := x.acquire(ctx, st, &ticket)
 		if err != nil {
 			x.markAll(ctx, st, todo, StatusCanceled, "run canceled")
 			if attempt > 1 {
 				// The step had started: it ends with a terminal event.
 				x.emit(ctx, Event{Type: StepFailed, StepID: st.ID, Attempt: attempt - 1, Status: StatusCanceled, Message: "run canceled while the step waited to retry"})
 			}
-			return StatusCanceled
+			return StatusCanceled, nil
 		}
 		out := x.attempt(ctx, st, fam, todo, attempt)
 		for k := range out.materialized {
@@ -95,8 +103,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 				x.setAsset(k, StatusSkipped)
 			}
 			x.emitAll(ctx, append(out.pending, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded}))
-			release()
-			return StatusSucceeded
+			return StatusSucceeded, release
 		}
 		x.emitAll(ctx, out.pending)
 		// Checks run while the step still holds its pools: a DuckDB check
@@ -109,8 +116,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 				x.setAsset(k, StatusSkipped)
 			}
 			x.emit(ctx, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded})
-			release()
-			return StatusSucceeded
+			return StatusSucceeded, release
 		}
 		release()
 		failedKeys := make([]asset.Key, 0, len(out.failed))
@@ -178,7 +184,7 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		if x.opts.FailFast && status == StatusFailed {
 			x.cancel(errFailFast)
 		}
-		return status
+		return status, nil
 	}
 }
 

@@ -599,3 +599,54 @@ func TestEventsForOtherAssetsAreIgnored(t *testing.T) {
 		t.Errorf("ignored events not logged")
 	}
 }
+
+// TestFreedSlotGoesToSuccessor: with one slot, a chain's next step takes
+// the slot its predecessor frees, ahead of independent steps that were
+// already waiting with a lower priority.
+func TestFreedSlotGoesToSuccessor(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	rec := func(name string) RunnerFunc {
+		return func(ctx context.Context, req *Request, emit Emitter) error {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			// Long enough for every root to queue for the slot.
+			time.Sleep(10 * time.Millisecond)
+			return nil
+		}
+	}
+	var f fixture
+	f.add("a", rec("a"))
+	f.add("b", rec("b"), "a")
+	f.add("c", rec("c"), "b")
+	f.add("d", rec("d"), "c")
+	for _, name := range []string{"x", "y", "z"} {
+		f.add(name, rec(name))
+	}
+	e, _ := f.engine(t)
+	e.Concurrency = 1
+	if res := f.run(t, e, ExecOptions{}); res.Status != StatusSucceeded {
+		t.Fatalf("status %s", res.Status)
+	}
+	i := slices.Index(order, "a")
+	if i < 0 || i+2 >= len(order) || order[i+1] != "b" || order[i+2] != "c" {
+		t.Fatalf("order %v: b and c should follow a at once (chain priority 4, 3, 2 over 1)", order)
+	}
+}
+
+// TestTicketCanceled: a queued claim that is dropped leaves the queue, and
+// a granted one passes its slot on.
+func TestTicketCanceled(t *testing.T) {
+	s := newSlots(1)
+	held := s.reserve(1)
+	queued := s.reserve(2)
+	s.cancel(queued)
+	if len(s.waiters) != 0 {
+		t.Fatalf("%d waiters after cancel", len(s.waiters))
+	}
+	s.cancel(held)
+	if s.free != 1 {
+		t.Fatalf("free = %d after a granted claim was dropped", s.free)
+	}
+}

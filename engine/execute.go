@@ -155,11 +155,17 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	defer cancel(nil)
 	x.cancel = cancel
 	x.emit(ctx, Event{Type: RunStarted, Metadata: map[string]any{"steps": len(plan.Steps), "assets": plan.AssetCount()}})
+	// The first steps claim their slots in priority order before any
+	// starts, so a long chain's head does not lose a slot to whichever
+	// goroutine happened to run first.
+	var roots []*Step
 	for _, st := range plan.Steps {
 		if len(st.Deps) == 0 {
-			x.launch(ctx, st)
+			roots = append(roots, st)
 		}
 	}
+	sort.SliceStable(roots, func(i, j int) bool { return x.prio[roots[i].ID] > x.prio[roots[j].ID] })
+	x.launchAll(ctx, roots, nil)
 	x.wg.Wait()
 	res := &Result{RunID: opts.RunID, Assets: x.assets, Steps: x.steps, FailedChecks: x.checks, Duration: e.now().Sub(start), Err: x.firstEr}
 	res.Status = StatusSucceeded
@@ -311,18 +317,23 @@ func redactMap(r func(string) string, m map[string]any) map[string]any {
 	return out
 }
 
-func (x *execution) launch(ctx context.Context, st *Step) {
+// launch runs st in its own goroutine. ticket, when not nil, is st's claim
+// on a global slot, queued by finish.
+func (x *execution) launch(ctx context.Context, st *Step, ticket *waiter) {
 	x.wg.Add(1)
 	go func() {
 		defer x.wg.Done()
-		status := x.runStep(ctx, st)
-		x.finish(ctx, st, status)
+		status, hold := x.runStep(ctx, st, ticket)
+		x.finish(ctx, st, status, hold)
 	}()
 }
 
 // finish records a step's final status and launches steps that were only
-// waiting for it.
-func (x *execution) finish(ctx context.Context, st *Step, status string) {
+// waiting for it. hold, when not nil, frees the slot and pools the step
+// still holds: the ready successors claim a slot first, so the freed slot
+// goes to the highest-priority ready step, successors included, and not
+// to whichever step was waiting already.
+func (x *execution) finish(ctx context.Context, st *Step, status string, hold func()) {
 	x.mu.Lock()
 	x.steps[st.ID] = status
 	var ready []*Step
@@ -333,8 +344,25 @@ func (x *execution) finish(ctx context.Context, st *Step, status string) {
 		}
 	}
 	x.mu.Unlock()
-	for _, d := range ready {
-		x.launch(ctx, d)
+	x.launchAll(ctx, ready, hold)
+}
+
+// launchAll queues a slot claim for each step, then calls hold (when not
+// nil) and launches the steps.
+func (x *execution) launchAll(ctx context.Context, steps []*Step, hold func()) {
+	tickets := make([]*waiter, len(steps))
+	for i, d := range steps {
+		// A step with pools takes them before its slot (a fixed order
+		// that cannot deadlock), so it claims no slot in advance.
+		if len(d.Pools) == 0 && ctx.Err() == nil {
+			tickets[i] = x.global.reserve(x.prio[d.ID])
+		}
+	}
+	if hold != nil {
+		hold()
+	}
+	for i, d := range steps {
+		x.launch(ctx, d, tickets[i])
 	}
 }
 
@@ -397,7 +425,9 @@ func sortedPools(st *Step) []string {
 	return p
 }
 
-func (x *execution) acquire(ctx context.Context, st *Step) (release func(), err error) {
+// acquire takes the step's pools, then a global slot: the claim *ticket
+// when set (it is used up), else a new one.
+func (x *execution) acquire(ctx context.Context, st *Step, ticket **waiter) (release func(), err error) {
 	var held []*semaphore.Weighted
 	releasePools := func() {
 		for i := len(held) - 1; i >= 0; i-- {
@@ -412,7 +442,12 @@ func (x *execution) acquire(ctx context.Context, st *Step) (release func(), err 
 		}
 		held = append(held, s)
 	}
-	if err := x.global.acquire(ctx, x.prio[st.ID]); err != nil {
+	w := *ticket
+	*ticket = nil
+	if w == nil {
+		w = x.global.reserve(x.prio[st.ID])
+	}
+	if err := x.global.wait(ctx, w); err != nil {
 		releasePools()
 		return nil, err
 	}

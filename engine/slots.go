@@ -81,30 +81,55 @@ func newSlots(n int) *slots { return &slots{free: n} }
 
 // acquire waits for a slot; higher prio goes first.
 func (s *slots) acquire(ctx context.Context, prio int) error {
+	return s.wait(ctx, s.reserve(prio))
+}
+
+// reserve queues a claim on a slot without waiting for it: a step that
+// becomes ready when another ends is queued before that step frees its
+// slot, so the slot goes to the highest-priority ready step, successors
+// included. The claim is then either waited for (wait) or dropped
+// (cancel). A granted claim holds a slot.
+func (s *slots) reserve(prio int) *waiter {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := &waiter{prio: prio, seq: s.seq, ready: make(chan struct{}), index: -1}
+	s.seq++
 	if s.free > 0 && len(s.waiters) == 0 {
 		s.free--
-		s.mu.Unlock()
-		return nil
+		close(w.ready)
+		return w
 	}
-	w := &waiter{prio: prio, seq: s.seq, ready: make(chan struct{})}
-	s.seq++
 	heap.Push(&s.waiters, w)
-	s.mu.Unlock()
+	return w
+}
+
+// wait blocks until w is granted or ctx ends; on ctx's end the claim is
+// dropped and ctx's error returned.
+func (s *slots) wait(ctx context.Context, w *waiter) error {
+	select {
+	case <-w.ready:
+		return nil
+	default:
+	}
 	select {
 	case <-w.ready:
 		return nil
 	case <-ctx.Done():
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		select {
-		case <-w.ready:
-			// Granted while we gave up: pass it on.
-			s.releaseLocked()
-		default:
-			heap.Remove(&s.waiters, w.index)
-		}
+		s.cancel(w)
 		return ctx.Err()
+	}
+}
+
+// cancel drops a claim that will not be used: it leaves the queue, or if
+// it was already granted its slot passes on.
+func (s *slots) cancel(w *waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-w.ready:
+		s.releaseLocked()
+	default:
+		heap.Remove(&s.waiters, w.index)
 	}
 }
 
