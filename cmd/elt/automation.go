@@ -295,6 +295,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 			failed := false
 			for _, r := range reqs {
 				fmt.Fprintf(e.stdout, "request: %s\n", describeRequest(r))
+				e.flush()
 				if dryRun {
 					continue
 				}
@@ -305,6 +306,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 				} else if id != "" {
 					fmt.Fprintf(e.stdout, "  run %s succeeded\n", id)
 				}
+				e.flush()
 			}
 			if failed {
 				return &runFailed{}
@@ -355,6 +357,7 @@ cancels and records them. 'elt status' tells whether the daemon is alive.`,
 			owner := fmt.Sprintf("%s:%d", host, os.Getpid())
 			logf := func(format string, a ...any) {
 				fmt.Fprintf(e.stdout, "%s %s\n", time.Now().Format("2006-01-02 15:04:05"), p.Redact(fmt.Sprintf(format, a...)))
+				e.flush()
 			}
 			d := p.Daemon(st, owner, maxRuns, logf)
 			err := d.Run(ctx)

@@ -111,6 +111,7 @@ func runBackfill(cmd *cobra.Command, e *env, o backfillOptions) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backfill %s started\n", id)
+	e.flush()
 	return executeBackfill(ctx, e, p, st, def, bf, p.SplitForBackfill(set), nil, o.maxConcurrent)
 }
 
@@ -126,6 +127,7 @@ func executeBackfill(ctx context.Context, e *env, p *project.Project, st *store.
 			return err
 		}
 		fmt.Fprintf(e.stdout, "  %s (%d unpartitioned assets) run %s %s\n", when, len(keys), res.RunID, res.Status)
+		e.flush()
 		if res.Status != engine.StatusSucceeded {
 			return &runFailed{canceled: res.Status == engine.StatusCanceled}
 		}
@@ -148,6 +150,7 @@ func runPartitions(ctx context.Context, e *env, p *project.Project, st *store.SQ
 		case engine.RunSucceeded, engine.RunFailed, engine.RunCanceled:
 			mu <- struct{}{}
 			fmt.Fprintf(e.stdout, "  %s run %s %s\n", ev.Partition, ev.RunID, ev.Status)
+			e.flush()
 			<-mu
 		}
 	}

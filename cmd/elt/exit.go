@@ -111,9 +111,11 @@ func isCobraUsage(err error) bool {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(&env{stdin: stdin, stdout: stdout, stderr: stderr})
+	out := newStdout(stdout)
+	root := newRootCmd(&env{stdin: stdin, stdout: out, stderr: stderr})
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	flushOut(out)
 	if err == nil {
 		return exitOK
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -29,7 +28,7 @@ type env struct {
 
 // isTTY reports whether stdout is a terminal.
 func (e *env) isTTY() bool {
-	f, ok := e.stdout.(*os.File)
+	f, ok := e.stdoutFile()
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
@@ -63,12 +62,6 @@ func (e *env) loadWithStore(ctx context.Context) (*project.Project, *store.SQLit
 		return nil, nil, fmt.Errorf("open run store: %w", err)
 	}
 	return p, st, nil
-}
-
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // outputFlag adds -o table|json.

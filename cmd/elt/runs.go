@@ -229,6 +229,7 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 				if !follow {
 					return nil
 				}
+				e.flush()
 				cur, err := st.GetRun(ctx, r.ID)
 				if err != nil {
 					return err

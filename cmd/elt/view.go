@@ -49,6 +49,7 @@ func (v *runView) ticker() {
 		case <-t.C:
 			v.mu.Lock()
 			v.redraw()
+			flushOut(v.w)
 			v.mu.Unlock()
 		}
 	}
@@ -61,6 +62,7 @@ func (v *runView) close() {
 		<-v.stopped
 		v.mu.Lock()
 		v.clear()
+		flushOut(v.w)
 		v.mu.Unlock()
 	}
 }
@@ -91,6 +93,7 @@ func (v *runView) observe(ev engine.Event) {
 		b, err := json.Marshal(ev)
 		if err == nil {
 			fmt.Fprintf(v.w, "%s\n", b)
+			flushOut(v.w)
 		}
 		return
 	}
@@ -113,6 +116,8 @@ func (v *runView) observe(ev engine.Event) {
 	v.clear()
 	fmt.Fprintln(v.w, line)
 	v.redraw()
+	// Each event is shown as it happens, not when the buffer fills.
+	flushOut(v.w)
 }
 
 // line formats an event for people; "" hides it.

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eltproject/elt/engine"
+)
+
+// TestWriteJSONMatchesEncoder: the streamed list is byte for byte what
+// json.Encoder with a two-space indent writes.
+func TestWriteJSONMatchesEncoder(t *testing.T) {
+	type row struct {
+		Key  string            `json:"key"`
+		Tags []string          `json:"tags"`
+		Meta map[string]any    `json:"meta,omitempty"`
+		Sub  map[string]string `json:"sub"`
+	}
+	for name, v := range map[string]any{
+		"structs":   []row{{Key: "a/b", Tags: []string{"x"}, Meta: map[string]any{"n": 1, "l": []any{1, "<&>"}}}, {Key: "c"}},
+		"one":       []row{{Key: "only"}},
+		"empty":     []row{},
+		"nil":       []row(nil),
+		"bytes":     []byte("abc"),
+		"strings":   []string{"a", "b<script>", ""},
+		"maps":      []map[string]any{{"a": 1}, {}, nil},
+		"nested":    [][]int{{1, 2}, {}, nil},
+		"pointers":  []*row{{Key: "p"}, nil},
+		"object":    map[string]any{"a": []int{1}},
+		"scalar":    42,
+		"interface": []any{1, "two", []any{3}, map[string]any{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := writeJSON(&got, v); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("got\n%s\nwant\n%s", got.String(), want.String())
+			}
+		})
+	}
+}
+
+// TestBufferedStdoutSameBytes: a command writing to a file (buffered)
+// prints exactly what it prints to an in-memory writer.
+func TestBufferedStdoutSameBytes(t *testing.T) {
+	dir := newProject(t, small)
+	for _, args := range [][]string{
+		{"assets", "list"},
+		{"assets", "list", "-o", "json"},
+		{"assets", "graph", "--format", "dot"},
+		{"plan"},
+		{"version"},
+		{"--help"},
+	} {
+		want, _, code := elt(t, dir, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code = Main(append([]string{"-C", dir}, args...), strings.NewReader(""), f, io.Discard)
+		f.Close()
+		got, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != 0 || string(got) != want {
+			t.Fatalf("%v: exit %d, file got\n%s\nwant\n%s", args, code, got, want)
+		}
+	}
+}
+
+// flushRecorder records what had been flushed at each Flush.
+type flushRecorder struct {
+	pending, flushed bytes.Buffer
+	flushes          int
+}
+
+func (f *flushRecorder) Write(p []byte) (int, error) { return f.pending.Write(p) }
+func (f *flushRecorder) Flush() error {
+	f.flushes++
+	f.flushed.Write(f.pending.Bytes())
+	f.pending.Reset()
+	return nil
+}
+
+// TestRunViewFlushesEachEvent: with buffered stdout, every event a run
+// view shows reaches the terminal when it happens.
+func TestRunViewFlushesEachEvent(t *testing.T) {
+	for _, mode := range []string{"plain", "json", "live"} {
+		t.Run(mode, func(t *testing.T) {
+			w := &flushRecorder{}
+			v := newRunView(w, mode, false)
+			now := time.Now()
+			for _, ev := range []engine.Event{
+				{Type: engine.RunStarted, RunID: "r", Time: now, Metadata: map[string]any{"steps": 1, "assets": 1}},
+				{Type: engine.StepStarted, StepID: "s", Time: now},
+				{Type: engine.StepSucceeded, StepID: "s", Time: now},
+			} {
+				v.observe(ev)
+				if w.pending.Len() != 0 {
+					t.Fatalf("after %s, %q not flushed", ev.Type, w.pending.String())
+				}
+			}
+			v.close()
+			if w.pending.Len() != 0 || w.flushed.Len() == 0 {
+				t.Fatalf("after close: pending %q, flushed %q", w.pending.String(), w.flushed.String())
+			}
+		})
+	}
+}
