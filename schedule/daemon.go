@@ -396,9 +396,12 @@ func (d *Daemon) tickSensors(ctx context.Context, now time.Time, rep *TickReport
 		n = 4
 	}
 	g.SetLimit(n)
+	// File sensors watching the same folder share one listing of it (and
+	// one stat per file) per tick.
+	scans := newFileScans()
 	for i, s := range due {
 		eval := func() error {
-			reqs, err := EvaluateSensor(gctx, d.Store, s, now, false)
+			reqs, err := evaluateSensor(gctx, d.Store, s, now, false, scans)
 			out[i] = sensorOutcome{s: s, reqs: reqs, err: err}
 			return nil
 		}
@@ -492,11 +495,17 @@ func (d *Daemon) launch(ctx context.Context, body func(runCtx context.Context, r
 // dryRun, stores the new cursor. It is `elt sensors tick` and one sensor's
 // share of a daemon tick.
 func EvaluateSensor(ctx context.Context, st CursorStore, s *Sensor, now time.Time, dryRun bool) ([]RunRequest, error) {
+	return evaluateSensor(ctx, st, s, now, dryRun, nil)
+}
+
+// evaluateSensor is EvaluateSensor with folder listings shared by a
+// tick's file sensors (scans may be nil).
+func evaluateSensor(ctx context.Context, st CursorStore, s *Sensor, now time.Time, dryRun bool, scans *fileScans) ([]RunRequest, error) {
 	cur, _, err := st.Cursor(ctx, s.CursorName())
 	if err != nil {
 		return nil, fmt.Errorf("sensor %q: read cursor: %w", s.Name, err)
 	}
-	reqs, next, err := s.Evaluate(ctx, now, cur)
+	reqs, next, err := s.evaluate(ctx, now, cur, scans)
 	if err != nil {
 		return nil, err
 	}

@@ -241,6 +241,11 @@ func (s *Sensor) CursorName() string { return "sensor:" + s.Name }
 // has no side effects beyond running a command sensor's command, so
 // `elt sensors tick --dry-run` can call it and discard the cursor.
 func (s *Sensor) Evaluate(ctx context.Context, now time.Time, cursor string) ([]RunRequest, string, error) {
+	return s.evaluate(ctx, now, cursor, nil)
+}
+
+// evaluate is Evaluate; file sensors share scans (may be nil).
+func (s *Sensor) evaluate(ctx context.Context, now time.Time, cursor string, scans *fileScans) ([]RunRequest, string, error) {
 	var (
 		reqs []RunRequest
 		next string
@@ -248,7 +253,7 @@ func (s *Sensor) Evaluate(ctx context.Context, now time.Time, cursor string) ([]
 	)
 	switch s.Config.Type {
 	case SensorFile:
-		reqs, next, err = s.evalFile(cursor)
+		reqs, next, err = s.evalFile(cursor, scans)
 	case SensorAsset:
 		reqs, next, err = s.evalAsset(ctx, cursor)
 	case SensorFreshness:

@@ -2,10 +2,7 @@ package schedule
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -21,7 +18,9 @@ type fileCursor struct {
 // evalFile requests a run for files that are new or changed since the
 // cursor. Files that disappeared leave the cursor, so a file put back is
 // new again.
-func (s *Sensor) evalFile(cursor string) ([]RunRequest, string, error) {
+// scans, when not nil, shares folder listings with the other file sensors
+// of the same daemon tick.
+func (s *Sensor) evalFile(cursor string, scans *fileScans) ([]RunRequest, string, error) {
 	var c fileCursor
 	s.memoMu.Lock()
 	if cursor != "" && cursor == s.fileMemoRaw {
@@ -41,45 +40,30 @@ func (s *Sensor) evalFile(cursor string) ([]RunRequest, string, error) {
 	if pattern == "" {
 		pattern = "*"
 	}
-	seen := map[string][2]int64{}
-	var changed []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipAll
-			}
-			return err
-		}
-		if d.IsDir() || !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
-			return nil
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if ok, _ := matchGlob(pattern, rel); !ok {
-			return nil
-		}
-		info, err := os.Stat(p)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // vanished (or a dangling link)
-			}
-			return err
-		}
-		if info.IsDir() {
-			return nil
-		}
-		st := [2]int64{info.ModTime().UnixNano(), info.Size()}
-		seen[rel] = st
-		if old, ok := c.Files[rel]; !ok || old != st {
-			changed = append(changed, rel)
-		}
-		return nil
-	})
+	if scans == nil {
+		scans = newFileScans()
+	}
+	files, err := scans.scan(root)
 	if err != nil {
 		return nil, "", fmt.Errorf("watch %s: %w", root, err)
+	}
+	seen := map[string][2]int64{}
+	var changed []string
+	for _, f := range files {
+		if ok, _ := matchGlob(pattern, f.rel); !ok {
+			continue
+		}
+		st, ok, err := f.stat()
+		if err != nil {
+			return nil, "", fmt.Errorf("watch %s: %w", root, err)
+		}
+		if !ok {
+			continue
+		}
+		seen[f.rel] = st
+		if old, ok := c.Files[f.rel]; !ok || old != st {
+			changed = append(changed, f.rel)
+		}
 	}
 	if len(changed) == 0 && len(seen) == len(c.Files) && cursor != "" {
 		return nil, cursor, nil // nothing new, nothing gone
