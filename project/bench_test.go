@@ -181,3 +181,19 @@ func BenchmarkMakespanChain(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "makespan-s")
 	b.ReportMetric(total.Seconds()/float64(b.N)/bound.Seconds(), "ratio")
 }
+
+// BenchmarkLoad10k loads a 10,000-asset elt.yaml (command assets with
+// deps, ~550 KB): decoding, key checks, graph.
+func BenchmarkLoad10k(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, FileName)
+	if err := os.WriteFile(path, []byte(wideDAG(10000)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(context.Background(), path, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

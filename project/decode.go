@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -157,19 +158,17 @@ func checkKeys(n *yaml.Node, t reflect.Type, what string, p *problems) {
 		checkKeys(n.Alias, t, what, p)
 		return
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == reflect.TypeFor[yaml.Node]() || reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]()) {
+	ti := typeInfoOf(t)
+	if ti.opaque {
 		return
 	}
+	t = ti.t
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return // decode reports the type mismatch
 		}
-		fields := yamlFields(t)
-		_, open := fields[inlineMapKey]
+		fields, open := ti.fields, ti.open
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" {
@@ -180,11 +179,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, what string, p *problems) {
 				continue // an inline map takes any other key
 			}
 			if !ok {
-				allowed := make([]string, 0, len(fields))
-				for name := range fields {
-					allowed = append(allowed, name)
-				}
-				slices.Sort(allowed)
+				allowed := ti.allowed
 				hint := ""
 				if near := nearest(k.Value, allowed); near != "" {
 					hint = fmt.Sprintf(" (did you mean %q?)", near)
@@ -209,6 +204,41 @@ func checkKeys(n *yaml.Node, t reflect.Type, what string, p *problems) {
 			checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", what, i), p)
 		}
 	}
+}
+
+// typeInfo is what checkKeys needs of a type, worked out once per type:
+// reflection per YAML node was a third of loading a 10,000-asset elt.yaml.
+type typeInfo struct {
+	t       reflect.Type // pointers removed
+	opaque  bool         // decodes itself: not looked into
+	fields  map[string]reflect.Type
+	open    bool     // an inline map takes any other key
+	allowed []string // the declared keys, sorted, for messages
+}
+
+var typeInfos sync.Map // reflect.Type → *typeInfo
+
+func typeInfoOf(t reflect.Type) *typeInfo {
+	if ti, ok := typeInfos.Load(t); ok {
+		return ti.(*typeInfo)
+	}
+	ti := &typeInfo{t: t}
+	for ti.t.Kind() == reflect.Pointer {
+		ti.t = ti.t.Elem()
+	}
+	ti.opaque = ti.t == reflect.TypeFor[yaml.Node]() || reflect.PointerTo(ti.t).Implements(reflect.TypeFor[yaml.Unmarshaler]())
+	if !ti.opaque && ti.t.Kind() == reflect.Struct {
+		ti.fields = yamlFields(ti.t)
+		_, ti.open = ti.fields[inlineMapKey]
+		for name := range ti.fields {
+			if name != inlineMapKey {
+				ti.allowed = append(ti.allowed, name)
+			}
+		}
+		slices.Sort(ti.allowed)
+	}
+	v, _ := typeInfos.LoadOrStore(t, ti)
+	return v.(*typeInfo)
 }
 
 // inlineMapKey marks, in yamlFields' result, a struct with an inline map.
