@@ -14,13 +14,63 @@ import (
 	"github.com/eltproject/elt/engine"
 )
 
-// Collector gathers the events of one run.
+// Collector condenses the events of one run as they come: per step its
+// status, attempts, duration and assets, and every check's outcome. It
+// keeps no events, so a 10,000-step run costs a summary, not its event
+// stream. The zero value is ready to use; it is not safe for concurrent
+// use (the engine's Observe calls are serialized).
 type Collector struct {
-	Events []engine.Event
+	steps  map[string]*StepSummary
+	order  []string
+	checks []CheckSummary
 }
 
-// Add records an event.
-func (c *Collector) Add(ev engine.Event) { c.Events = append(c.Events, ev) }
+// Add takes in an event.
+func (c *Collector) Add(ev engine.Event) {
+	switch ev.Type {
+	case engine.StepStarted:
+		s, first := c.step(ev)
+		if first {
+			// The first attempt's start times the step and names its
+			// assets.
+			if a, ok := ev.Metadata["assets"].([]string); ok {
+				s.Assets = a
+			} else if l, ok := ev.Metadata["assets"].([]any); ok {
+				for _, x := range l {
+					s.Assets = append(s.Assets, fmt.Sprint(x))
+				}
+			}
+		}
+		s.Attempts = ev.Attempt
+		s.Status = engine.StatusRunning
+	case engine.StepSucceeded, engine.StepFailed, engine.StepSkipped:
+		s, _ := c.step(ev)
+		s.Status = ev.Status
+		s.Message = ev.Message
+		if !s.started.IsZero() {
+			s.Duration = ev.Time.Sub(s.started)
+		}
+	case engine.CheckEvaluated:
+		c.checks = append(c.checks, CheckSummary{Asset: ev.Asset.String(), Check: ev.Check, Status: ev.Status,
+			Severity: ev.Severity, Message: ev.Message, Blocking: ev.Blocking})
+	}
+}
+
+// step returns the summary of ev's step; first says it was created now,
+// at ev's time.
+func (c *Collector) step(ev engine.Event) (s *StepSummary, first bool) {
+	s = c.steps[ev.StepID]
+	if s == nil {
+		first = true
+		if c.steps == nil {
+			c.steps = map[string]*StepSummary{}
+		}
+		s = &StepSummary{ID: ev.StepID, started: ev.Time}
+		c.steps[ev.StepID] = s
+		c.order = append(c.order, ev.StepID)
+	}
+	return s, first
+}
 
 // StepSummary is the outcome of one step.
 type StepSummary struct {
@@ -39,51 +89,14 @@ type CheckSummary struct {
 	Blocking                                bool
 }
 
-// Summary condenses the events.
+// Summary returns the steps in the order they first appeared, and the
+// checks in the order they were evaluated.
 func (c *Collector) Summary() ([]StepSummary, []CheckSummary) {
-	steps := map[string]*StepSummary{}
-	var order []string
-	var checks []CheckSummary
-	for _, ev := range c.Events {
-		switch ev.Type {
-		case engine.StepStarted:
-			s := steps[ev.StepID]
-			if s == nil {
-				s = &StepSummary{ID: ev.StepID, started: ev.Time}
-				steps[ev.StepID] = s
-				order = append(order, ev.StepID)
-				if a, ok := ev.Metadata["assets"].([]string); ok {
-					s.Assets = a
-				} else if l, ok := ev.Metadata["assets"].([]any); ok {
-					for _, x := range l {
-						s.Assets = append(s.Assets, fmt.Sprint(x))
-					}
-				}
-			}
-			s.Attempts = ev.Attempt
-			s.Status = engine.StatusRunning
-		case engine.StepSucceeded, engine.StepFailed, engine.StepSkipped:
-			s := steps[ev.StepID]
-			if s == nil {
-				s = &StepSummary{ID: ev.StepID, started: ev.Time}
-				steps[ev.StepID] = s
-				order = append(order, ev.StepID)
-			}
-			s.Status = ev.Status
-			s.Message = ev.Message
-			if !s.started.IsZero() {
-				s.Duration = ev.Time.Sub(s.started)
-			}
-		case engine.CheckEvaluated:
-			checks = append(checks, CheckSummary{Asset: ev.Asset.String(), Check: ev.Check, Status: ev.Status,
-				Severity: ev.Severity, Message: ev.Message, Blocking: ev.Blocking})
-		}
+	out := make([]StepSummary, 0, len(c.order))
+	for _, id := range c.order {
+		out = append(out, *c.steps[id])
 	}
-	out := make([]StepSummary, 0, len(order))
-	for _, id := range order {
-		out = append(out, *steps[id])
-	}
-	return out, checks
+	return out, c.checks
 }
 
 type junitSuites struct {

@@ -97,8 +97,12 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	opts.Job, opts.Select, opts.Exclude = o.sel.job, o.sel.selects, o.sel.excludes
 	opts.Partition, opts.FromFailure = o.partition, o.fromFailure
 	opts.Concurrency, opts.FailFast = o.concurrency, o.failFast
+	// The collector serves the JUnit report and GitHub's annotations only.
+	collect := junit != nil || os.Getenv("GITHUB_ACTIONS") == "true"
 	opts.Observe = func(ev engine.Event) {
-		col.Add(ev)
+		if collect {
+			col.Add(ev)
+		}
 		view.observe(ev)
 	}
 	res, err := p.Run(ctx, st, opts)
@@ -111,7 +115,7 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 			return fmt.Errorf("--junit %s: %w", o.junit, err)
 		}
 	}
-	if os.Getenv("GITHUB_ACTIONS") == "true" {
+	if collect && os.Getenv("GITHUB_ACTIONS") == "true" {
 		report.GitHubAnnotations(e.stdout, &col)
 		if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
 			f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
