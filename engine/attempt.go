@@ -38,6 +38,8 @@ type attemptOutcome struct {
 	// (implicit materializations and failures), emitted by the caller.
 	pending []Event
 	err     error
+	// start is the attempt's step_started event while it is held back.
+	start *pendingStart
 }
 
 // runStep runs a step through its attempts and returns its final status.
@@ -102,9 +104,12 @@ func (x *execution) runStep(ctx context.Context, st *Step, ticket *waiter) (stat
 			for k := range out.skipped {
 				x.setAsset(k, StatusSkipped)
 			}
-			x.emitAll(ctx, append(out.pending, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded}))
+			// A short silent step's start joins that commit too.
+			evs := append(out.start.take(), out.pending...)
+			x.emitAll(ctx, append(evs, Event{Type: StepSucceeded, StepID: st.ID, Attempt: attempt, Status: StatusSucceeded}))
 			return StatusSucceeded, release
 		}
+		out.start.flush()
 		x.emitAll(ctx, out.pending)
 		// Checks run while the step still holds its pools: a DuckDB check
 		// reads the file the step wrote, and the file's pool keeps other
@@ -228,8 +233,9 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 			return out
 		}
 	}
-	x.emit(ctx, Event{Type: StepStarted, StepID: st.ID, Attempt: attempt, Status: StatusRunning,
+	start := x.deferStart(ctx, Event{Type: StepStarted, StepID: st.ID, Attempt: attempt, Status: StatusRunning,
 		Metadata: map[string]any{"log_path": logPath, "assets": keyStrings(todo), "kind": st.Kind}})
+	out.start = start
 	var logw io.Writer = logf
 	lw := &lineRedactor{w: logf, redact: x.e.Redact}
 	if x.e.Redact != nil {
@@ -258,6 +264,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 	}
 	var mu sync.Mutex
 	emit := func(ev Event) {
+		start.flush()
 		ev.StepID, ev.Attempt = st.ID, attempt
 		switch ev.Type {
 		case AssetMaterialized, AssetFailed, AssetSkipped, CheckEvaluated:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,37 +48,92 @@ func wideDAG(n int) string {
 
 // BenchmarkRun1000True is the engine's overhead figure: 1,000 assets whose
 // command is /bin/true, run at --concurrency 2 with every event written to
-// the SQLite store, against a shell loop running /bin/true 1,000 times.
-// The ratio metric is elt's time over the loop's.
-func BenchmarkRun1000True(b *testing.B) {
+// the SQLite store, against a shell loop running /bin/true 1,000 times and
+// against a plain Go spawner running them with two workers (exec.Command,
+// nothing recorded). "ratio" is elt's time over the loop's;
+// "ratio-spawner" over the spawner's, the engine's own cost per step.
+func BenchmarkRun1000True(b *testing.B) { benchRunTrue(b, 1000) }
+
+// BenchmarkRun10000True is BenchmarkRun1000True with 10,000 steps.
+func BenchmarkRun10000True(b *testing.B) { benchRunTrue(b, 10000) }
+
+func benchRunTrue(b *testing.B, n int) {
 	loop := func() time.Duration {
 		start := time.Now()
-		if out, err := exec.Command("/bin/sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done").CombinedOutput(); err != nil {
+		script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do /bin/true; i=$((i+1)); done", n)
+		if out, err := exec.Command("/bin/sh", "-c", script).CombinedOutput(); err != nil {
 			b.Fatalf("shell loop: %v %s", err, out)
 		}
 		return time.Since(start)
 	}
-	p, _ := benchProject(b, wideDAG(1000))
+	spawner := func() time.Duration {
+		start := time.Now()
+		jobs := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range jobs {
+					if err := exec.Command("/bin/true").Run(); err != nil {
+						b.Error(err)
+					}
+				}
+			}()
+		}
+		for range n {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+		wg.Wait()
+		return time.Since(start)
+	}
+	p, _ := benchProject(b, wideDAG(n))
 	ctx := context.Background()
-	var eltTotal, loopTotal time.Duration
+	var eltTotal, loopTotal, spawnTotal, eltCPU, spawnCPU time.Duration
 	for b.Loop() {
 		st, err := p.OpenStore(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Interleaved, so that a busy moment of a shared machine falls
+		// on all three alike.
+		c0 := cpuTime()
+		spawnTotal += spawner()
+		c1 := cpuTime()
 		start := time.Now()
 		res, err := p.Run(ctx, st, RunOptions{Concurrency: 2})
 		eltTotal += time.Since(start)
+		eltCPU += cpuTime() - c1
+		spawnCPU += c1 - c0
 		if err != nil || res.Status != engine.StatusSucceeded {
 			b.Fatalf("run: %v %+v", err, res)
 		}
 		st.Close()
 		loopTotal += loop()
 	}
-	n := float64(b.N)
-	b.ReportMetric(eltTotal.Seconds()/n, "elt-s/run")
-	b.ReportMetric(loopTotal.Seconds()/n, "loop-s/run")
+	k := float64(b.N)
+	b.ReportMetric(eltTotal.Seconds()/k, "elt-s/run")
+	b.ReportMetric(loopTotal.Seconds()/k, "loop-s/run")
+	b.ReportMetric(spawnTotal.Seconds()/k, "spawner-s/run")
 	b.ReportMetric(eltTotal.Seconds()/loopTotal.Seconds(), "ratio")
+	b.ReportMetric(eltTotal.Seconds()/spawnTotal.Seconds(), "ratio-spawner")
+	// CPU time (this process and its children) is steadier than wall
+	// time on a shared machine.
+	b.ReportMetric(eltCPU.Seconds()/spawnCPU.Seconds(), "cpu-ratio-spawner")
+}
+
+// cpuTime is the user and system CPU time of this process and its
+// finished children.
+func cpuTime() time.Duration {
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return total
 }
 
 // BenchmarkMakespanSleeps runs 8 chains of 5 `sleep 0.1` steps at
