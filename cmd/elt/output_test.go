@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 )
 
@@ -124,4 +126,39 @@ func TestRunViewFlushesEachEvent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkPrintJSON50k writes `assets list -o json --metadata` of 50,000
+// assets with dbt-sized metadata: the whole indented document at once
+// (json.Encoder) against element by element (writeJSON). B/op is the
+// difference that matters: the document never exists whole.
+func BenchmarkPrintJSON50k(b *testing.B) {
+	rows := make([]assetJSON, 50000)
+	for i := range rows {
+		md := map[string]any{}
+		for j := range 20 {
+			md[fmt.Sprintf("field_%d", j)] = strings.Repeat("x", 40)
+		}
+		md["fqn"] = []any{"pkg", "models", fmt.Sprintf("model_%d", i)}
+		rows[i] = assetJSON{Key: asset.MustKey("pkg", fmt.Sprintf("model_%d", i)), Deps: []asset.Key{}, Kinds: []string{"dbt", "duckdb"},
+			Owners: []string{}, Tags: []string{"nightly"}, Checks: []checkJSON{{Name: "not_null_id", Blocking: true}}, Metadata: md}
+	}
+	b.Run("encoder", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			enc := json.NewEncoder(io.Discard)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("streamed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := writeJSON(io.Discard, rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
