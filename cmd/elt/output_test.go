@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,4 +162,46 @@ func BenchmarkPrintJSON50k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStartup starts elt (this test binary acting as elt) for
+// `version`, `--help` and `assets list` on the quickstart, against `go
+// version`, the issue's yardstick. "ratio" is elt's time over go's; the
+// CPU metrics (user + system of the children) are steadier on a shared
+// machine. `make build-static` gives a binary with a cheaper start.
+func BenchmarkStartup(b *testing.B) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		b.Skip("go not on PATH")
+	}
+	quickstart, err := filepath.Abs("../../examples/quickstart")
+	if err != nil {
+		b.Fatal(err)
+	}
+	measure := func(b *testing.B, name string, args []string, env []string) (wall, cpu time.Duration) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), env...)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		wall = time.Since(start)
+		return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	for _, args := range [][]string{{"version"}, {"--help"}, {"-C", quickstart, "assets", "list"}} {
+		b.Run(args[len(args)-1], func(b *testing.B) {
+			var eltWall, eltCPU, goWall, goCPU time.Duration
+			for b.Loop() {
+				w, c := measure(b, os.Args[0], args, []string{"ELT_TEST_AS_ELT=1", "NO_COLOR=1"})
+				eltWall, eltCPU = eltWall+w, eltCPU+c
+				w, c = measure(b, goBin, []string{"version"}, nil)
+				goWall, goCPU = goWall+w, goCPU+c
+			}
+			n := float64(b.N)
+			b.ReportMetric(eltWall.Seconds()*1000/n, "elt-ms")
+			b.ReportMetric(goWall.Seconds()*1000/n, "go-version-ms")
+			b.ReportMetric(eltWall.Seconds()/goWall.Seconds(), "ratio")
+			b.ReportMetric(eltCPU.Seconds()/goCPU.Seconds(), "cpu-ratio")
+		})
+	}
 }
