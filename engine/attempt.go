@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/redact"
 )
 
 // TimeoutError says which step timed out and after how long.
@@ -166,10 +166,10 @@ func (x *execution) runStep(ctx context.Context, st *Step) string {
 		x.emit(ctx, Event{Type: StepFailed, StepID: st.ID, Attempt: attempt, Status: status, Message: err.Error()})
 		x.mu.Lock()
 		if x.firstEr == nil && status == StatusFailed {
-			if x.e.Redact != nil {
+			if !x.e.Redactor.Empty() {
 				// The error leaves the engine (summaries, notifications):
 				// only its redacted text does.
-				x.firstEr = fmt.Errorf("step %s: %s", st.ID, x.e.Redact(err.Error()))
+				x.firstEr = fmt.Errorf("step %s: %s", st.ID, x.e.Redactor.Error(err))
 			} else {
 				x.firstEr = fmt.Errorf("step %s: %w", st.ID, err)
 			}
@@ -224,11 +224,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 	}
 	x.emit(ctx, Event{Type: StepStarted, StepID: st.ID, Attempt: attempt, Status: StatusRunning,
 		Metadata: map[string]any{"log_path": logPath, "assets": keyStrings(todo), "kind": st.Kind}})
-	var logw io.Writer = logf
-	lw := &lineRedactor{w: logf, redact: x.e.Redact}
-	if x.e.Redact != nil {
-		logw = lw
-	}
+	logw := x.e.Redactor.Writer(logf)
 	specs := make(map[asset.Key]*asset.Spec, len(todo))
 	for _, k := range todo {
 		specs[k], _ = x.e.Graph.Spec(k)
@@ -289,16 +285,13 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 			x.decorateCheck(&ev)
 		}
 		mu.Unlock()
-		if ev.Type == Log && x.e.Redact != nil {
-			ev.Message = x.e.Redact(ev.Message)
-		}
 		x.emit(ctx, ev)
 		if ev.Type == CheckEvaluated {
 			x.noteCheck(ev)
 		}
 	}
 	runErr := fam.Runner.Run(rctx, req, emit)
-	lw.flush()
+	_ = redact.Flush(logw)
 	if runErr == nil && rctx.Err() != nil {
 		runErr = context.Cause(rctx)
 	}

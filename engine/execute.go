@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/redact"
 )
 
 // Recorder persists events; the run store implements it. Record returns
@@ -50,8 +51,9 @@ type Engine struct {
 	RunsDir   string
 	Env       []string
 	Resources map[string]Resource
-	// Redact removes secrets from text; nil means no secrets.
-	Redact func(string) string
+	// Redactor removes secrets from events, errors and step logs; nil
+	// means no secrets.
+	Redactor *redact.Redactor
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// LastMaterialized tells freshness checks when an asset was last
@@ -249,9 +251,9 @@ func (x *execution) prepare(ev *Event) {
 			ev.Metadata = md
 		}
 	}
-	if r := x.e.Redact; r != nil {
-		ev.Message = r(ev.Message)
-		ev.Metadata = redactMap(r, ev.Metadata)
+	if r := x.e.Redactor; !r.Empty() {
+		ev.Message = r.String(ev.Message)
+		ev.Metadata = r.Map(ev.Metadata)
 	}
 }
 
@@ -272,43 +274,6 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 		x.e.Observe(ev)
 		x.obsMu.Unlock()
 	}
-}
-
-func redactMap(r func(string) string, m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch t := v.(type) {
-		case string:
-			out[k] = r(t)
-		case map[string]any:
-			out[k] = redactMap(r, t)
-		case []string:
-			l := make([]string, len(t))
-			for i, s := range t {
-				l[i] = r(s)
-			}
-			out[k] = l
-		case []any:
-			l := make([]any, len(t))
-			for i, x := range t {
-				switch y := x.(type) {
-				case string:
-					l[i] = r(y)
-				case map[string]any:
-					l[i] = redactMap(r, y)
-				default:
-					l[i] = x
-				}
-			}
-			out[k] = l
-		default:
-			out[k] = v
-		}
-	}
-	return out
 }
 
 func (x *execution) launch(ctx context.Context, st *Step) {

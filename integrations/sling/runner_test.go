@@ -145,7 +145,7 @@ func TestRunAllSucceed(t *testing.T) {
 	if strings.Contains(log.String(), "s3cr3t") {
 		t.Errorf("secret reached the step log:\n%s", log.String())
 	}
-	if !strings.Contains(log.String(), "using source url ***") {
+	if !strings.Contains(log.String(), "using source url ****") {
 		t.Errorf("log should keep the line with the secret redacted:\n%s", log.String())
 	}
 	for _, e := range ev.evs {
