@@ -20,8 +20,10 @@ BENCH ?= .
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
 
-# A short fuzzing pass over every parser (FUZZTIME each).
-FUZZTIME ?= 15s
+# A fuzzing pass over every fuzz target (FUZZTIME each, 30 s by default).
+# A finding is written under the package's testdata/fuzz/; commit it with its fix
+# as a regression input (plain `go test` replays it).
+FUZZTIME ?= 30s
 fuzz:
 	@$(GO) list ./... | while read pkg; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
