@@ -144,6 +144,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	specs = append(specs, p.loadIntegrations(ctx, root, probs)...)
 	p.attachTopChecks(specs, probs)
 	p.addCheckPools(specs)
+	p.validateLimits(root, probs)
 	p.validateNotifications(probs)
 	if len(probs.list) > 0 {
 		return nil, &Error{Problems: probs.list}
