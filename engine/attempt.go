@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -299,6 +300,17 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 		if c := context.Cause(rctx); c != nil {
 			runErr = c
 		}
+	}
+	if werr := logf.Err(); werr != nil {
+		// The step's output is lost: say where and why, and stop the run
+		// (exit 3) rather than blaming the step.
+		var pe *os.PathError
+		if errors.As(werr, &pe) {
+			werr = pe.Err
+		}
+		we := &WriteError{Path: logPath, Err: werr}
+		x.notDurable(we)
+		runErr = we
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -115,6 +115,33 @@ type execution struct {
 // errFailFast is the cancel cause when --fail-fast stops the run.
 var errFailFast = errors.New("stopped by --fail-fast after a failure")
 
+// errNotDurable is the cancel cause when an event or a step log could not
+// be written: nothing more starts, since nothing more could be kept.
+var errNotDurable = errors.New("stopped: the run store or a step log could not be written")
+
+// WriteError is a step log that could not be written (disk full, read-only
+// folder): like a failed store write, it ends the run with an internal
+// error that names the path and the OS error.
+type WriteError struct {
+	Path string
+	Err  error
+}
+
+func (e *WriteError) Error() string { return fmt.Sprintf("cannot write step log %s: %v", e.Path, e.Err) }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// notDurable records the first write failure and stops the run.
+func (x *execution) notDurable(err error) {
+	x.mu.Lock()
+	if x.recErr == nil {
+		x.recErr = err
+	}
+	x.mu.Unlock()
+	if x.cancel != nil {
+		x.cancel(errNotDurable)
+	}
+}
+
 // Execute runs plan. It returns a Result even when steps fail; the error is
 // reserved for the run not being able to proceed (its folder cannot be
 // created, the recorder fails).
@@ -175,11 +202,11 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 			res.Status = StatusFailed
 		}
 	}
-	if len(x.blocked) > 0 {
+	if len(x.blocked) > 0 || x.writeErr() != nil {
 		res.Status = StatusFailed
 	}
 	endType := RunSucceeded
-	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errFailFast) {
+	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, errFailFast) && !errors.Is(cause, errNotDurable) {
 		res.Status = StatusCanceled
 		endType = RunCanceled
 	} else if res.Status == StatusFailed {
@@ -191,7 +218,19 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	}
 	// The run's end is recorded even when the run context was canceled.
 	x.emit(context.WithoutCancel(ctx), Event{Type: endType, Status: res.Status, Message: msg, Metadata: map[string]any{"duration_ms": res.Duration.Milliseconds()}})
-	return res, x.recErr
+	if err := x.writeErr(); err != nil {
+		// Not durable, so not succeeded. The store marks the run failed
+		// when it can be written again (the next command reaps it).
+		res.Status = StatusFailed
+		return res, err
+	}
+	return res, nil
+}
+
+func (x *execution) writeErr() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.recErr
 }
 
 func (e *Engine) now() time.Time {
@@ -217,11 +256,9 @@ func (x *execution) emitAll(ctx context.Context, evs []Event) {
 		x.prepare(&evs[i])
 	}
 	if err := br.RecordAll(context.WithoutCancel(ctx), evs); err != nil {
-		x.mu.Lock()
-		if x.recErr == nil {
-			x.recErr = fmt.Errorf("record events: %w", err)
-		}
-		x.mu.Unlock()
+		// Shown means stored: what could not be kept is not shown.
+		x.notDurable(fmt.Errorf("record events: %w", err))
+		return
 	}
 	if x.e.Observe != nil {
 		x.obsMu.Lock()
@@ -262,11 +299,9 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 	x.prepare(&ev)
 	if x.e.Recorder != nil {
 		if err := x.e.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
-			x.mu.Lock()
-			if x.recErr == nil {
-				x.recErr = fmt.Errorf("record event: %w", err)
-			}
-			x.mu.Unlock()
+			// Shown means stored: what could not be kept is not shown.
+			x.notDurable(fmt.Errorf("record event: %w", err))
+			return
 		}
 	}
 	if x.e.Observe != nil {

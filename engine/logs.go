@@ -26,7 +26,18 @@ func (l *lazyFile) Write(b []byte) (int, error) {
 	if l.err != nil {
 		return 0, fmt.Errorf("step log: %w", l.err)
 	}
-	return l.f.Write(b)
+	n, err := l.f.Write(b)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
+}
+
+// Err returns the first error opening or writing the file.
+func (l *lazyFile) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // Close closes the file if it was opened.

@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/project"
+	"github.com/eltproject/elt/store"
 )
 
 // Exit codes. One place maps errors to them: exitCode.
@@ -79,6 +81,11 @@ func exitCode(err error) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		return exitInterrupted
+	}
+	var swe *store.WriteError
+	var lwe *engine.WriteError
+	if errors.As(err, &swe) || errors.As(err, &lwe) {
+		return exitInternal // the disk, not the user: path and OS error printed
 	}
 	var ue *usageError
 	var pe *project.Error
