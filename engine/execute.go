@@ -127,7 +127,9 @@ type WriteError struct {
 	Err  error
 }
 
-func (e *WriteError) Error() string { return fmt.Sprintf("cannot write step log %s: %v", e.Path, e.Err) }
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("cannot write step log %s: %v", e.Path, e.Err)
+}
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // notDurable records the first write failure and stops the run.
