@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -118,5 +119,36 @@ func TestStepLogWriteFailure(t *testing.T) {
 	}
 	if evs := rec.of(StepSucceeded); len(evs) != 0 {
 		t.Errorf("step shown as succeeded: %+v", evs)
+	}
+}
+
+// TestStepLogOpenFailure: the log cannot even be created (here a folder
+// stands at its path; a read-only .elt fails the same way for a non-root
+// user): the error names the path and the OS error.
+func TestStepLogOpenFailure(t *testing.T) {
+	var f fixture
+	f.add("a", func(ctx context.Context, req *Request, emit Emitter) error {
+		fmt.Fprintln(req.Log, "some output")
+		return nil
+	})
+	e, rec := f.engine(t)
+	logPath := filepath.Join(e.RunsDir, "r1", safeID("a")+".1.log")
+	if err := os.MkdirAll(logPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := NewPlan(e.Graph, e.Families, e.Graph.AllSet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Execute(context.Background(), plan, ExecOptions{RunID: "r1"})
+	var we *WriteError
+	if !errors.As(err, &we) || we.Path != logPath || !errors.Is(err, syscall.EISDIR) {
+		t.Fatalf("err = %v, want a WriteError for %s with EISDIR", err, logPath)
+	}
+	if evs := rec.of(StepSucceeded); len(evs) != 0 {
+		t.Errorf("step shown as succeeded: %+v", evs)
+	}
+	if evs := rec.of(StepFailed); len(evs) != 1 || !strings.Contains(evs[0].Message, "cannot write step log") {
+		t.Errorf("step failure %+v does not say why", evs)
 	}
 }

@@ -110,6 +110,9 @@ func URLSecrets(v string) []string {
 		return nil
 	}
 	raw := rest[:at] // userinfo as written
+	if raw == "" {
+		return nil
+	}
 	out := []string{raw}
 	if _, pw, ok := strings.Cut(raw, ":"); ok && pw != "" {
 		out = append(out, pw)
