@@ -17,6 +17,7 @@ import (
 const (
 	leakPassword = "S3cr/t pw!"
 	leakToken    = "tok-9f8e7d6c"
+	leakURLOnly  = "urlonly-pw-77"
 )
 
 func leakShapes() map[string]string {
@@ -47,6 +48,9 @@ resources:
     url: "postgres://loader:`+strings.ReplaceAll(enc, "%", "%%")+`@db.internal:5432/wh"
     password: "`+leakPassword+`"
     secret: [password]
+  api:
+    type: http
+    url: "https://svc:`+leakURLOnly+`@api.internal/v1"
 assets:
   - key: leaky
     command: sh leak.sh
@@ -58,13 +62,13 @@ notifications:
 	// elt.yaml's ${...} interpolation: %% is not special, undo the escape.
 	b, _ := os.ReadFile(filepath.Join(dir, "elt.yaml"))
 	os.WriteFile(filepath.Join(dir, "elt.yaml"), bytes.ReplaceAll(b, []byte("%%"), []byte("%")), 0o644)
-	script := `echo "url=$ELT_RESOURCE_PG_URL"
+	script := `echo "url=$ELT_RESOURCE_PG_URL api=$ELT_RESOURCE_API_URL"
 echo "password=$ELT_RESOURCE_PG_PASSWORD token=$LEAK_TOKEN" >&2
 printf 'encoded=%s query=%s\n' '` + enc + `' '` + url.QueryEscape(leakPassword) + `'
 cat >> "$ELT_EVENTS_FILE" <<JSON
 {"type":"materialization","metadata":{"$ELT_RESOURCE_PG_PASSWORD":"as key","nested":[["x",["$LEAK_TOKEN"]]],"url":"$ELT_RESOURCE_PG_URL","deep":{"$LEAK_TOKEN":{"k":"$ELT_RESOURCE_PG_PASSWORD"}}}}
 {"type":"check","check":"pw_check","passed":false,"message":"saw $ELT_RESOURCE_PG_PASSWORD","metadata":{"$LEAK_TOKEN":1}}
-{"type":"log","message":"log line $LEAK_TOKEN"}
+{"type":"log","message":"log line $LEAK_TOKEN $ELT_RESOURCE_API_URL"}
 JSON
 echo "fatal: auth $ELT_RESOURCE_PG_PASSWORD $ELT_RESOURCE_PG_URL" >&2
 exit 3
@@ -106,7 +110,7 @@ exit 3
 	channels["runs show"] = out + errOut
 	out, errOut, _ = elt(t, dir, "runs", "logs", runID)
 	channels["runs logs"] = out + errOut
-	if !strings.Contains(out, "db.internal") {
+	if !strings.Contains(out, "db.internal") || !strings.Contains(out, "https://****@api.internal/v1") {
 		t.Fatalf("the step log lacks the echoed URL (so the test proves nothing):\n%s", out)
 	}
 	for name, path := range map[string]string{"JUnit": junit, "GitHub summary": summary, "notification": filepath.Join(dir, "notified.json")} {
