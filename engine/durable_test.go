@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // failingRecorder simulates a full disk under the run store: every Record
@@ -84,7 +86,7 @@ func TestShownMeansStored(t *testing.T) {
 // the OS error instead of a bare exit status, and nothing after it starts.
 func TestStepLogWriteFailure(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full on this system")
+		testenv.Missing(t, "/dev/full", "run the tests on Linux")
 	}
 	var f fixture
 	f.add("a", func(ctx context.Context, req *Request, emit Emitter) error {

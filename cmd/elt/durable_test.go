@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // TestFullDiskShownMeansStored runs elt in a child process whose file size
@@ -22,7 +24,7 @@ import (
 // the next command (without the limit) marks the run failed.
 func TestFullDiskShownMeansStored(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("needs sh")
+		testenv.Missing(t, "sh (for ulimit -f)", "run the tests on a Unix system")
 	}
 	failures := 0
 	for lim := 280; lim <= 480; lim += 8 {
