@@ -60,7 +60,11 @@ func FuzzURLSecrets(f *testing.F) {
 	f.Add("s3://key@bucket")
 	f.Add("://@")
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, v := range URLSecrets(s) {
+		secrets := URLSecrets(s)
+		if len(s) > 200 {
+			return // the oracle below is cubic in len(s)
+		}
+		for _, v := range secrets {
 			if v == "" {
 				t.Fatalf("empty secret from %q", s)
 			}
