@@ -382,3 +382,18 @@ func FuzzParseSelection(f *testing.F) {
 		_, _ = (&Selector{Graph: g}).Eval(sel)
 	})
 }
+
+func TestKeyRefusesNonUTF8(t *testing.T) {
+	for _, make := range []func() (Key, error){
+		func() (Key, error) { return ParseKey("\xac") },
+		func() (Key, error) { return ParseKey("raw/cust\xacomers") },
+		func() (Key, error) { return NewKey("raw", "cust\xacomers") },
+	} {
+		if k, err := make(); err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+			t.Errorf("key %q: err = %v", k.String(), err)
+		}
+	}
+	if _, err := NewKey("ü", "ß", "日本"); err != nil {
+		t.Errorf("valid UTF-8 refused: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Key identifies an asset: a path of non-empty parts, shown as "a/b/c".
@@ -20,7 +21,12 @@ type Key struct {
 const KeySeparator = "/"
 
 // NewKey returns the key made of parts. It fails when there are no parts,
-// a part is empty, or a part contains "/".
+// a part is empty, contains "/" or is not valid UTF-8.
+//
+// Keys must be UTF-8 because they travel as JSON (store, -o json, API),
+// which cannot carry other bytes: a part with a stray byte would come back
+// as a different key. Refusing it where the key is made lets the caller
+// name where it came from.
 func NewKey(parts ...string) (Key, error) {
 	if len(parts) == 0 {
 		return Key{}, fmt.Errorf("asset key is empty")
@@ -31,6 +37,9 @@ func NewKey(parts ...string) (Key, error) {
 		}
 		if strings.Contains(p, KeySeparator) {
 			return Key{}, fmt.Errorf("asset key part %q contains %q; use a list of parts instead", p, KeySeparator)
+		}
+		if !utf8.ValidString(p) {
+			return Key{}, notUTF8(p)
 		}
 	}
 	return Key{path: strings.Join(parts, KeySeparator)}, nil
@@ -47,7 +56,7 @@ func MustKey(parts ...string) Key {
 }
 
 // ParseKey parses the text form "a/b/c". Leading, trailing or doubled
-// slashes are errors: every part must be non-empty.
+// slashes are errors: every part must be non-empty and valid UTF-8.
 func ParseKey(s string) (Key, error) {
 	if s == "" {
 		return Key{}, fmt.Errorf("asset key is empty")
@@ -57,8 +66,15 @@ func ParseKey(s string) (Key, error) {
 		if p == "" {
 			return Key{}, fmt.Errorf("asset key %q: part %d is empty (keys look like a/b/c)", s, i+1)
 		}
+		if !utf8.ValidString(p) {
+			return Key{}, notUTF8(p)
+		}
 	}
 	return Key{path: s}, nil
+}
+
+func notUTF8(part string) error {
+	return fmt.Errorf("asset key part %q is not valid UTF-8; rename it with UTF-8 text (keys are stored and shown as JSON)", part)
 }
 
 // String returns the text form "a/b/c".

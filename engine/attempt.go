@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/redact"
 )
 
 // TimeoutError says which step timed out and after how long.
@@ -177,10 +178,10 @@ func (x *execution) runStep(ctx context.Context, st *Step, ticket *waiter) (stat
 		x.emit(ctx, Event{Type: StepFailed, StepID: st.ID, Attempt: attempt, Status: status, Message: err.Error()})
 		x.mu.Lock()
 		if x.firstEr == nil && status == StatusFailed {
-			if x.e.Redact != nil {
+			if !x.e.Redactor.Empty() {
 				// The error leaves the engine (summaries, notifications):
 				// only its redacted text does.
-				x.firstEr = fmt.Errorf("step %s: %s", st.ID, x.e.Redact(err.Error()))
+				x.firstEr = fmt.Errorf("step %s: %s", st.ID, x.e.Redactor.Error(err))
 			} else {
 				x.firstEr = fmt.Errorf("step %s: %w", st.ID, err)
 			}
@@ -236,11 +237,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 	start := x.deferStart(ctx, Event{Type: StepStarted, StepID: st.ID, Attempt: attempt, Status: StatusRunning,
 		Metadata: map[string]any{"log_path": logPath, "assets": keyStrings(todo), "kind": st.Kind}})
 	out.start = start
-	var logw io.Writer = logf
-	lw := &lineRedactor{w: logf, redact: x.e.Redact}
-	if x.e.Redact != nil {
-		logw = lw
-	}
+	logw := x.e.Redactor.Writer(logf)
 	specs := make(map[asset.Key]*asset.Spec, len(todo))
 	for _, k := range todo {
 		specs[k], _ = x.e.Graph.Spec(k)
@@ -302,16 +299,13 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 			x.decorateCheck(&ev)
 		}
 		mu.Unlock()
-		if ev.Type == Log && x.e.Redact != nil {
-			ev.Message = x.e.Redact(ev.Message)
-		}
 		x.emit(ctx, ev)
 		if ev.Type == CheckEvaluated {
 			x.noteCheck(ev)
 		}
 	}
 	runErr := fam.Runner.Run(rctx, req, emit)
-	lw.flush()
+	_ = redact.Flush(logw)
 	if runErr == nil && rctx.Err() != nil {
 		runErr = context.Cause(rctx)
 	}
@@ -319,6 +313,17 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 		if c := context.Cause(rctx); c != nil {
 			runErr = c
 		}
+	}
+	if werr := logf.Err(); werr != nil {
+		// The step's output is lost: say where and why, and stop the run
+		// (exit 3) rather than blaming the step.
+		var pe *os.PathError
+		if errors.As(werr, &pe) {
+			werr = pe.Err
+		}
+		we := &WriteError{Path: logPath, Err: werr}
+		x.notDurable(we)
+		runErr = we
 	}
 	mu.Lock()
 	defer mu.Unlock()

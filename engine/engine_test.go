@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/redact"
 )
 
 // memRecorder keeps events in memory.
@@ -456,7 +457,7 @@ func TestSecretsRedacted(t *testing.T) {
 		return errors.New("auth hunter2 rejected")
 	})
 	e, rec := f.engine(t)
-	e.Redact = func(s string) string { return strings.ReplaceAll(s, "hunter2", "****") }
+	e.Redactor = redact.New("hunter2")
 	f.run(t, e, ExecOptions{})
 	for _, ev := range rec.evs {
 		if strings.Contains(ev.Message, "hunter2") {

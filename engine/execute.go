@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/redact"
 )
 
 // Recorder persists events; the run store implements it. Record returns
@@ -50,8 +51,9 @@ type Engine struct {
 	RunsDir   string
 	Env       []string
 	Resources map[string]Resource
-	// Redact removes secrets from text; nil means no secrets.
-	Redact func(string) string
+	// Redactor removes secrets from events, errors and step logs; nil
+	// means no secrets.
+	Redactor *redact.Redactor
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// LastMaterialized tells freshness checks when an asset was last
@@ -112,6 +114,35 @@ type execution struct {
 
 // errFailFast is the cancel cause when --fail-fast stops the run.
 var errFailFast = errors.New("stopped by --fail-fast after a failure")
+
+// errNotDurable is the cancel cause when an event or a step log could not
+// be written: nothing more starts, since nothing more could be kept.
+var errNotDurable = errors.New("stopped: the run store or a step log could not be written")
+
+// WriteError is a step log that could not be written (disk full, read-only
+// folder): like a failed store write, it ends the run with an internal
+// error that names the path and the OS error.
+type WriteError struct {
+	Path string
+	Err  error
+}
+
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("cannot write step log %s: %v", e.Path, e.Err)
+}
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// notDurable records the first write failure and stops the run.
+func (x *execution) notDurable(err error) {
+	x.mu.Lock()
+	if x.recErr == nil {
+		x.recErr = err
+	}
+	x.mu.Unlock()
+	if x.cancel != nil {
+		x.cancel(errNotDurable)
+	}
+}
 
 // Execute runs plan. It returns a Result even when steps fail; the error is
 // reserved for the run not being able to proceed (its folder cannot be
@@ -179,11 +210,11 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 			res.Status = StatusFailed
 		}
 	}
-	if len(x.blocked) > 0 {
+	if len(x.blocked) > 0 || x.writeErr() != nil {
 		res.Status = StatusFailed
 	}
 	endType := RunSucceeded
-	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errFailFast) {
+	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, errFailFast) && !errors.Is(cause, errNotDurable) {
 		res.Status = StatusCanceled
 		endType = RunCanceled
 	} else if res.Status == StatusFailed {
@@ -195,7 +226,19 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	}
 	// The run's end is recorded even when the run context was canceled.
 	x.emit(context.WithoutCancel(ctx), Event{Type: endType, Status: res.Status, Message: msg, Metadata: map[string]any{"duration_ms": res.Duration.Milliseconds()}})
-	return res, x.recErr
+	if err := x.writeErr(); err != nil {
+		// Not durable, so not succeeded. The store marks the run failed
+		// when it can be written again (the next command reaps it).
+		res.Status = StatusFailed
+		return res, err
+	}
+	return res, nil
+}
+
+func (x *execution) writeErr() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.recErr
 }
 
 func (e *Engine) now() time.Time {
@@ -221,11 +264,9 @@ func (x *execution) emitAll(ctx context.Context, evs []Event) {
 		x.prepare(&evs[i])
 	}
 	if err := br.RecordAll(context.WithoutCancel(ctx), evs); err != nil {
-		x.mu.Lock()
-		if x.recErr == nil {
-			x.recErr = fmt.Errorf("record events: %w", err)
-		}
-		x.mu.Unlock()
+		// Shown means stored: what could not be kept is not shown.
+		x.notDurable(fmt.Errorf("record events: %w", err))
+		return
 	}
 	if x.e.Observe != nil {
 		x.obsMu.Lock()
@@ -255,9 +296,9 @@ func (x *execution) prepare(ev *Event) {
 			ev.Metadata = md
 		}
 	}
-	if r := x.e.Redact; r != nil {
-		ev.Message = r(ev.Message)
-		ev.Metadata = redactMap(r, ev.Metadata)
+	if r := x.e.Redactor; !r.Empty() {
+		ev.Message = r.String(ev.Message)
+		ev.Metadata = r.Map(ev.Metadata)
 	}
 }
 
@@ -266,11 +307,9 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 	x.prepare(&ev)
 	if x.e.Recorder != nil {
 		if err := x.e.Recorder.Record(context.WithoutCancel(ctx), ev); err != nil {
-			x.mu.Lock()
-			if x.recErr == nil {
-				x.recErr = fmt.Errorf("record event: %w", err)
-			}
-			x.mu.Unlock()
+			// Shown means stored: what could not be kept is not shown.
+			x.notDurable(fmt.Errorf("record event: %w", err))
+			return
 		}
 	}
 	if x.e.Observe != nil {
@@ -278,43 +317,6 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 		x.e.Observe(ev)
 		x.obsMu.Unlock()
 	}
-}
-
-func redactMap(r func(string) string, m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch t := v.(type) {
-		case string:
-			out[k] = r(t)
-		case map[string]any:
-			out[k] = redactMap(r, t)
-		case []string:
-			l := make([]string, len(t))
-			for i, s := range t {
-				l[i] = r(s)
-			}
-			out[k] = l
-		case []any:
-			l := make([]any, len(t))
-			for i, x := range t {
-				switch y := x.(type) {
-				case string:
-					l[i] = r(y)
-				case map[string]any:
-					l[i] = redactMap(r, y)
-				default:
-					l[i] = x
-				}
-			}
-			out[k] = l
-		default:
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // launch runs st in its own goroutine. ticket, when not nil, is st's claim

@@ -1,50 +1,13 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 )
 
-// Step logs: created on first output, with secrets redacted line by line.
-
-// lineRedactor buffers output into lines so a secret split across two
-// writes is still redacted.
-type lineRedactor struct {
-	mu     sync.Mutex
-	w      io.Writer
-	redact func(string) string
-	buf    []byte
-}
-
-func (l *lineRedactor) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, b...)
-	i := bytes.LastIndexByte(l.buf, '\n')
-	if i < 0 && len(l.buf) < 64<<10 {
-		return len(b), nil
-	}
-	if i < 0 {
-		i = len(l.buf) - 1
-	}
-	if _, err := io.WriteString(l.w, l.redact(string(l.buf[:i+1]))); err != nil {
-		return 0, err
-	}
-	l.buf = append(l.buf[:0], l.buf[i+1:]...)
-	return len(b), nil
-}
-
-func (l *lineRedactor) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 && l.redact != nil {
-		_, _ = io.WriteString(l.w, l.redact(string(l.buf)))
-		l.buf = nil
-	}
-}
+// Step logs: created on first output; the engine wraps them in the
+// project's redactor.
 
 // lazyFile is a log file opened for appending on its first write.
 type lazyFile struct {
@@ -63,7 +26,18 @@ func (l *lazyFile) Write(b []byte) (int, error) {
 	if l.err != nil {
 		return 0, fmt.Errorf("step log: %w", l.err)
 	}
-	return l.f.Write(b)
+	n, err := l.f.Write(b)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
+}
+
+// Err returns the first error opening or writing the file.
+func (l *lazyFile) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // Close closes the file if it was opened.

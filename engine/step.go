@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/redact"
 )
 
 // Runner materializes the assets of one step family. Run is called once per
@@ -127,6 +128,17 @@ type Resource struct {
 	Type   string            // duckdb, postgres, http, env, …
 	Config map[string]string // resolved values (env interpolated)
 	Secret []string          // config keys whose values are secret
+}
+
+// ResourceRedactor returns a redactor for the secrets of resources: the
+// values of their Secret settings and the userinfo of URL-valued settings.
+// Runners use it where the step runs, since secrets are never shipped.
+func ResourceRedactor(resources map[string]Resource, extra ...string) *redact.Redactor {
+	secrets := append([]string(nil), extra...)
+	for _, r := range resources {
+		secrets = append(secrets, redact.Settings(r.Config, r.Secret)...)
+	}
+	return redact.New(secrets...)
 }
 
 // Family describes how the assets whose Spec.Step equals Name are run.

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/eltproject/elt/redact"
 	"time"
 )
 
@@ -79,7 +81,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: bad URL", redactURL(w.URL))
+		return fmt.Errorf("webhook %s: bad URL", redact.URL(w.URL))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	keys := make([]string, 0, len(w.Headers))
@@ -101,26 +103,14 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("webhook %s: %v", redactURL(w.URL), err)
+		return fmt.Errorf("webhook %s: %v", redact.URL(w.URL), err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("webhook: %s answered %s", redactURL(w.URL), resp.Status)
+		return fmt.Errorf("webhook: %s answered %s", redact.URL(w.URL), resp.Status)
 	}
 	return nil
-}
-
-// redactURL keeps scheme and host of a webhook URL: its path often holds
-// a token.
-func redactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			return u[:i+3+j] + "/…"
-		}
-	}
-	return u
 }
 
 // Command runs a program with the message as JSON on stdin.

@@ -16,14 +16,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/plugins/sdk"
+	"github.com/eltproject/elt/redact"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 )
@@ -373,21 +372,7 @@ func namedResources(cfg map[string]any, all map[string]engine.Resource) map[stri
 func secretValues(res map[string]sdk.Resource) []string {
 	var out []string
 	for _, r := range res {
-		for _, k := range r.Secret {
-			if v := r.Config[k]; v != "" {
-				out = append(out, v)
-			}
-		}
+		out = append(out, redact.Settings(r.Config, r.Secret)...)
 	}
-	// Longest first so a secret containing another is redacted whole.
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
-}
-
-// redactAll replaces every secret in s.
-func redactAll(s string, secrets []string) string {
-	for _, v := range secrets {
-		s = strings.ReplaceAll(s, v, "***")
-	}
-	return s
 }

@@ -175,7 +175,7 @@ func TestFailures(t *testing.T) {
 	}{
 		{"error", 0, []string{"plugin test-error: the source said no"}, []string{"crashed"}},
 		{"panic", 0, []string{"plugin test-panic crashed while materializing", "panic: boom", "goroutine"}, nil},
-		{"leak", 0, []string{"crashed", "token is ***"}, []string{"t0k3n-secret"}},
+		{"leak", 0, []string{"crashed", "token is ****"}, []string{"t0k3n-secret"}},
 		{"hang", 500 * time.Millisecond, []string{"plugin test-hang stopped while materializing", "context deadline exceeded"}, nil},
 	}
 	resources := map[string]engine.Resource{"api": {Type: "http", Config: map[string]string{"token": "t0k3n-secret"}, Secret: []string{"token"}}}
@@ -352,7 +352,7 @@ func TestTail(t *testing.T) {
 	}{
 		{"last lines", strings.Join(lines, "\n") + "\n", []string{"line 49", "line 30"}, []string{"line 29\n"}},
 		{"panic first", "noise\npanic: boom\n\ngoroutine 1 [running]:\n" + strings.Join(lines, "\n"), []string{"noise", "panic: boom", "goroutine 1", "line 0"}, []string{"line 40"}},
-		{"secret", "token=hunter22\n", []string{"token=***"}, []string{"hunter22"}},
+		{"secret", "token=hunter22\n", []string{"token=****"}, []string{"hunter22"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

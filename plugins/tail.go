@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/eltproject/elt/redact"
 )
 
 // tailLines and tailBytes bound what a crash report shows of stderr.
@@ -23,10 +25,11 @@ type tailWriter struct {
 	out     io.Writer
 	buf     []byte
 	secrets []string
+	red     *redact.Redactor
 }
 
 func newTailWriter(out io.Writer, secrets []string) *tailWriter {
-	return &tailWriter{out: out, secrets: secrets}
+	return &tailWriter{out: out, secrets: secrets, red: redact.New(secrets...)}
 }
 
 func (t *tailWriter) Write(p []byte) (int, error) {
@@ -71,4 +74,4 @@ func (t *tailWriter) String() string {
 	return t.redact(strings.Join(lines, "\n"))
 }
 
-func (t *tailWriter) redact(s string) string { return redactAll(s, t.secrets) }
+func (t *tailWriter) redact(s string) string { return t.red.String(s) }

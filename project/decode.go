@@ -5,8 +5,10 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -58,6 +60,16 @@ type problems struct {
 
 func (p *problems) add(line int, format string, args ...any) {
 	p.list = append(p.list, Problem{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// hasLine reports whether a problem was already found at line.
+func (p *problems) hasLine(line int) bool {
+	for _, q := range p.list {
+		if q.Line == line && line > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *problems) addErr(line int, err error) {
@@ -163,6 +175,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, what string, p *problems) {
 		return
 	}
 	t = ti.t
+	if !checkShape(n, t, what, p) {
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -241,6 +256,58 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 	return v.(*typeInfo)
 }
 
+// checkShape reports a node whose kind cannot fill t (a mapping where a
+// list belongs, a word where a duration belongs) in our own words, with
+// what to write instead; decode errors at the same line are then dropped.
+// It reports whether n has the right shape.
+func checkShape(n *yaml.Node, t reflect.Type, what string, p *problems) bool {
+	if isNull(n) {
+		return true
+	}
+	name := strings.TrimPrefix(what, "elt.yaml.")
+	if t == reflect.TypeFor[time.Duration]() {
+		if n.Kind != yaml.ScalarNode {
+			p.add(n.Line, "%s must be a duration such as 30s, 5m or 1h, found %s", name, nodeKind(n))
+			return false
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			if _, ierr := strconv.ParseInt(n.Value, 10, 64); ierr != nil {
+				p.add(n.Line, "%s: %q is not a duration; write a number with a unit, such as 30s, 5m or 1h", name, n.Value)
+				return false
+			}
+		}
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			p.add(n.Line, "%s must be a mapping (\"name: value\" lines or {name: value}), found %s", name, nodeKind(n))
+			return false
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			p.add(n.Line, "%s must be a list (\"- item\" lines or [a, b]), found %s", name, nodeKind(n))
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || (n.Style == 0 && (n.Value == "" || n.Value == "~" || n.Value == "null")))
+}
+
+// nodeKind names a node's kind for messages.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
 // inlineMapKey marks, in yamlFields' result, a struct with an inline map.
 const inlineMapKey = "\x00inline"
 
@@ -301,6 +368,9 @@ func decodeNode(n *yaml.Node, out any, p *problems) bool {
 		if ok := asTypeError(err, &te); ok {
 			for _, e := range te.Errors {
 				line, msg := lineOf(e)
+				if p.hasLine(line) {
+					continue // checkKeys said it in clearer words
+				}
 				p.add(line, "%s", friendlyTypeError(msg))
 			}
 			return false

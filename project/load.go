@@ -21,6 +21,7 @@ import (
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
 	"github.com/eltproject/elt/integrations/duckdb"
+	"github.com/eltproject/elt/redact"
 )
 
 // Project is a loaded elt.yaml.
@@ -40,7 +41,7 @@ type Project struct {
 	Automation *Automation
 	// Warn hears about selection expressions that match nothing.
 	Warn       func(msg string)
-	secrets    []string
+	redactor   *redact.Redactor
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
 	pools      *engine.PoolSet // shared by every run of this process
@@ -143,6 +144,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	specs = append(specs, p.loadIntegrations(ctx, root, probs)...)
 	p.attachTopChecks(specs, probs)
 	p.addCheckPools(specs)
+	p.validateLimits(root, probs)
 	p.validateNotifications(probs)
 	if len(probs.list) > 0 {
 		return nil, &Error{Problems: probs.list}
@@ -218,6 +220,7 @@ func (p *Project) loadResources(root *yaml.Node, probs *problems) {
 	}
 	sort.Strings(names)
 	rnode := valueOf(root, "resources")
+	var secrets []string
 	for _, name := range names {
 		rc := p.Config.Resources[name]
 		line := lineOfKey(rnode, name)
@@ -243,17 +246,14 @@ func (p *Project) loadResources(root *yaml.Node, probs *problems) {
 			}
 		}
 		p.Resources[name] = engine.Resource{Name: name, Type: rc.Type, Config: cfg, Secret: rc.Secret}
-		for _, s := range rc.Secret {
-			p.secrets = append(p.secrets, cfg[s])
-		}
+		secrets = append(secrets, redact.Settings(cfg, rc.Secret)...)
 	}
 	for _, e := range p.Config.SecretEnv {
 		if v, ok := p.getenv(e); ok && v != "" {
-			p.secrets = append(p.secrets, v)
+			secrets = append(secrets, v)
 		}
 	}
-	// Longest first, so a secret containing a shorter one is hidden whole.
-	sort.Slice(p.secrets, func(i, j int) bool { return len(p.secrets[i]) > len(p.secrets[j]) })
+	p.redactor = redact.New(secrets...)
 }
 
 // Env is the environment every step gets: the process environment plus
@@ -292,18 +292,17 @@ func envName(s string) string {
 	return b.String()
 }
 
-// Redact replaces every secret value in s with "****".
-func (p *Project) Redact(s string) string {
-	for _, sec := range p.secrets {
-		if len(sec) >= 3 {
-			s = strings.ReplaceAll(s, sec, "****")
-		}
-	}
-	return s
-}
+// Redact replaces every secret in s (in any of its encoded forms) with
+// redact.Placeholder.
+func (p *Project) Redact(s string) string { return p.redactor.String(s) }
+
+// Redactor returns the project's redactor: the values of `secret:`
+// resource settings, the userinfo of URL-valued settings and `secret_env`.
+// It is nil when there is nothing to redact.
+func (p *Project) Redactor() *redact.Redactor { return p.redactor }
 
 // HasSecrets reports whether anything needs redacting.
-func (p *Project) HasSecrets() bool { return len(p.secrets) > 0 }
+func (p *Project) HasSecrets() bool { return !p.redactor.Empty() }
 
 func (p *Project) loadJobs(root *yaml.Node, probs *problems) {
 	p.Jobs = p.Config.Jobs

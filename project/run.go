@@ -168,7 +168,7 @@ func (p *Project) Engine(rec engine.Recorder, concurrency int, last func(asset.K
 		LastMaterialized: last, Pools: p.pools,
 	}
 	if p.HasSecrets() {
-		e.Redact = p.Redact
+		e.Redactor = p.Redactor()
 	}
 	return e
 }

@@ -212,7 +212,7 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.mu.RUnlock()
 	select {
 	case err := <-op.done:
-		return err
+		return s.asWriteError(err)
 	case <-ctx.Done():
 		// The write may still commit; the caller stopped waiting.
 		return ctx.Err()

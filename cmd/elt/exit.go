@@ -10,8 +10,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/project"
+	"github.com/eltproject/elt/store"
 )
 
 // Exit codes. One place maps errors to them: exitCode.
@@ -78,6 +82,11 @@ func exitCode(err error) int {
 	if errors.Is(err, context.Canceled) {
 		return exitInterrupted
 	}
+	var swe *store.WriteError
+	var lwe *engine.WriteError
+	if errors.As(err, &swe) || errors.As(err, &lwe) {
+		return exitInternal // the disk, not the user: path and OS error printed
+	}
 	var ue *usageError
 	var pe *project.Error
 	var syn *asset.SyntaxError
@@ -93,6 +102,54 @@ func exitCode(err error) int {
 		return exitUsage
 	}
 	return exitInternal
+}
+
+// rejectUnknownSubcommands makes every command group (a command with
+// subcommands and no action of its own) fail on an argument that names no
+// subcommand, as the root command does: "unknown command" with the
+// nearest matches, exit 2. Without this, cobra prints the group's help and
+// exits 0, and a script takes a typo for success. A group called with no
+// argument still prints its help.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() || c == c.Root() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[groupAnnotation] = "true"
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return unknownCommand(c, args[0])
+	}
+}
+
+// groupAnnotation marks the command groups rejectUnknownSubcommands changed.
+const groupAnnotation = "elt-group"
+
+// unknownCommand is the error for a subcommand that does not exist: it
+// names cobra's suggestions, or else every subcommand of the group.
+func unknownCommand(c *cobra.Command, typed string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", typed, c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, set only on the root's path
+	}
+	if sug := c.SuggestionsFor(typed); len(sug) > 0 {
+		return usagef("%s; did you mean %s?", msg, strings.Join(sug, " or "))
+	}
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return usagef("%s; its commands are: %s", msg, strings.Join(names, ", "))
 }
 
 // isCobraUsage recognises cobra's own flag and argument errors.

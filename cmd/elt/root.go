@@ -108,6 +108,7 @@ Exit codes: 0 ok, 1 a step or blocking check failed, 2 bad usage or project,
 		newVersionCmd(e),
 	)
 	addLaterCommands(root, e)
+	rejectUnknownSubcommands(root)
 	return root
 }
 

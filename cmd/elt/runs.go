@@ -94,6 +94,10 @@ func newRunsShowCmd(e *env) *cobra.Command {
 		Short: "Show a run: steps, statuses, durations, materializations, checks",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+			// Like runs list: a run whose process is gone shows as failed.
+			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
+				return err
+			}
 			d, err := loadRunDetail(ctx, st, args[0])
 			if err != nil {
 				return err

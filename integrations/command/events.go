@@ -42,9 +42,13 @@ type fileEvent struct {
 	Metadata map[string]any  `json:"metadata"`
 }
 
-// ReadEventsFile parses the events file at path. A missing file means no
-// events. defaultAsset is used for lines without "asset" (zero when the step
-// has several assets). Errors name the file and line.
+// ReadEventsFile parses the events file at path and removes it. A missing
+// file means no events. defaultAsset is used for lines without "asset"
+// (zero when the step has several assets). Errors name the file and line.
+//
+// The file is removed once read because a step may have written secrets
+// into it: its events reach the store and the output through the engine's
+// redactor, the raw file must not stay behind under .elt/runs.
 func ReadEventsFile(path string, defaultAsset asset.Key) ([]engine.Event, []RawEvent, error) {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -52,6 +56,9 @@ func ReadEventsFile(path string, defaultAsset asset.Key) ([]engine.Event, []RawE
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, nil, fmt.Errorf("remove events file after reading it: %w", err)
 	}
 	return ParseEvents(path, b, defaultAsset)
 }

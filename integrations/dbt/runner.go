@@ -62,7 +62,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	if log == nil {
 		log = io.Discard
 	}
-	redact := secretRedactor(req.Resources)
+	redact := engine.ResourceRedactor(req.Resources).String
 	p, err := newPlan(req, r.cfg.Command, r.index)
 	if err != nil {
 		return err
@@ -330,23 +330,6 @@ func copyPartialParse(fromDir, toDir string) {
 		return
 	}
 	_ = os.WriteFile(filepath.Join(toDir, "partial_parse.msgpack"), b, 0o644)
-}
-
-// secretRedactor replaces the secret values of resources with "***".
-func secretRedactor(resources map[string]engine.Resource) func(string) string {
-	var pairs []string
-	for _, res := range resources {
-		for _, k := range res.Secret {
-			if v := res.Config[k]; len(v) >= 3 {
-				pairs = append(pairs, v, "***")
-			}
-		}
-	}
-	if len(pairs) == 0 {
-		return func(s string) string { return s }
-	}
-	rep := strings.NewReplacer(pairs...)
-	return rep.Replace
 }
 
 // displayArgv joins argv for the log, shortening a long selection.

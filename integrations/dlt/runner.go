@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -87,7 +86,7 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		return fmt.Errorf("dlt pipeline %s: %w", name, err)
 	}
 
-	redact := secretRedactor(req.Resources)
+	redact := engine.ResourceRedactor(req.Resources).String
 	dir := r.projectDir
 	if r.cfg.WorkingDir != "" {
 		dir = resolvePath(r.cfg.WorkingDir, r.projectDir)
@@ -235,24 +234,4 @@ func hasEnv(env []string, name string) bool {
 		}
 	}
 	return false
-}
-
-// secretRedactor replaces the values of secret resource config in text.
-func secretRedactor(resources map[string]engine.Resource) func(string) string {
-	var secrets []string
-	for _, res := range resources {
-		for _, k := range res.Secret {
-			if v := res.Config[k]; len(v) >= 3 {
-				secrets = append(secrets, v)
-			}
-		}
-	}
-	// Longest first, so a secret containing another is replaced whole.
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	return func(s string) string {
-		for _, v := range secrets {
-			s = strings.ReplaceAll(s, v, "***")
-		}
-		return s
-	}
 }

@@ -24,7 +24,7 @@ func discoverWildcards(ctx context.Context, cfg *Config, rep *manifest.Replicati
 	if err != nil {
 		return nil, err
 	}
-	red := newRedactor(secrets)
+	red := engine.ResourceRedactor(resources, secrets...)
 	out := map[string][]string{}
 	for i := range rep.Streams {
 		s := &rep.Streams[i]
@@ -39,7 +39,7 @@ func discoverWildcards(ctx context.Context, cfg *Config, rep *manifest.Replicati
 			OnLine: func(l string) { lines = append(lines, l) },
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: expand_wildcards: sling conns discover %s failed: %s", rep.File, s.Line, rep.Source, red.redact(err.Error()))
+			return nil, fmt.Errorf("%s:%d: expand_wildcards: sling conns discover %s failed: %s", rep.File, s.Line, rep.Source, red.String(err.Error()))
 		}
 		out[s.Name] = matchDiscovered(s.Name, lines)
 		// Streams the file disables stay out, as Sling leaves them out.

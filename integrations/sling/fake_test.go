@@ -3,6 +3,7 @@ package sling
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,12 @@ func fakeSling(args []string) int {
 	fmt.Printf("%s INF Sling Replication [%d streams] | %s -> %s\n", ts, len(streams), rep.Source, rep.Target)
 	// A careless tool echoes its connection string; elt must hide it.
 	fmt.Printf("%s DBG using source url %s\n", ts, os.Getenv(rep.Source))
+	// …and the password it decoded from the URL's percent-encoding.
+	if u, err := url.Parse(os.Getenv(rep.Source)); err == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			fmt.Printf("%s DBG connecting with password %s (as %s)\n", ts, pw, url.PathEscape(pw))
+		}
+	}
 	runs := map[string]any{}
 	code := 0
 	for i, s := range streams {

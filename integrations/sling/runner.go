@@ -82,7 +82,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		return err
 	}
 	env := command.Environ(req.Env, append(connEnv, req.Partition.Env()...)...)
-	red := newRedactor(secrets)
+	red := engine.ResourceRedactor(req.Resources, secrets...)
 
 	logw := req.Log
 	if logw == nil {
@@ -95,7 +95,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		Dir:  req.ProjectDir,
 		Env:  env,
 		OnLine: func(line string) {
-			line = red.redact(line)
+			line = red.String(line)
 			fmt.Fprintln(logw, line)
 			if msg := progress.feed(line); msg != "" {
 				emit(engine.LogLine(msg))
@@ -121,13 +121,13 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 			case outcomeOK:
 				emit(engine.Materialized(k, o.metadata()))
 			case outcomeSkipped:
-				emit(engine.Event{Type: engine.AssetSkipped, Asset: k, Status: engine.StatusSkipped, Message: red.redact(o.err), Metadata: o.metadata()})
+				emit(engine.Event{Type: engine.AssetSkipped, Asset: k, Status: engine.StatusSkipped, Message: red.String(o.err), Metadata: o.metadata()})
 			default:
 				msg := o.err
 				if msg == "" {
 					msg = "sling reported no result for this stream"
 				}
-				emit(engine.Event{Type: engine.AssetFailed, Asset: k, Status: engine.StatusFailed, Message: red.redact(msg), Metadata: o.metadata()})
+				emit(engine.Event{Type: engine.AssetFailed, Asset: k, Status: engine.StatusFailed, Message: red.String(msg), Metadata: o.metadata()})
 			}
 		}
 		if o.status == outcomeFailed {
@@ -137,11 +137,11 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	switch {
 	case runErr != nil && !isExit(runErr):
 		// Killed (timeout, cancel) or not started: say so, with what ran.
-		return fmt.Errorf("sling %s: %s", r.cfg.Replication, red.redact(runErr.Error()))
+		return fmt.Errorf("sling %s: %s", r.cfg.Replication, red.String(runErr.Error()))
 	case len(failed) > 0:
 		return fmt.Errorf("sling %s: %d of %d streams failed: %s", r.cfg.Replication, len(failed), len(plan), strings.Join(failed, ", "))
 	case runErr != nil:
-		return fmt.Errorf("sling %s: exited %d though every stream reported success (a hook failed?): %s", r.cfg.Replication, res.ExitCode, red.redact(runErr.Error()))
+		return fmt.Errorf("sling %s: exited %d though every stream reported success (a hook failed?): %s", r.cfg.Replication, res.ExitCode, red.String(runErr.Error()))
 	}
 	return nil
 }
@@ -317,28 +317,4 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 		}
 	}
 	return env, secrets, nil
-}
-
-// redactor hides secret values in text.
-type redactor struct{ secrets []string }
-
-func newRedactor(secrets []string) *redactor {
-	var s []string
-	for _, v := range secrets {
-		if len(v) >= 4 {
-			s = append(s, v)
-		}
-	}
-	// Longest first, so a URL is hidden whole before its password.
-	sort.Slice(s, func(i, j int) bool { return len(s[i]) > len(s[j]) })
-	return &redactor{secrets: s}
-}
-
-func (r *redactor) redact(s string) string {
-	for _, v := range r.secrets {
-		if strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, "***")
-		}
-	}
-	return s
 }

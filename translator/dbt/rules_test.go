@@ -1,6 +1,7 @@
 package dbt
 
 import (
+	"bytes"
 	"os"
 	"slices"
 	"strings"
@@ -257,5 +258,24 @@ func TestBadMetaKey(t *testing.T) {
 	_, err := Translate(m, Options{})
 	if err == nil || !strings.Contains(err.Error(), "model.shop.orders (models/marts/orders.sql)") || !strings.Contains(err.Error(), "contains") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestNonUTF8Name: a model named with a byte that is not UTF-8 would list
+// under another key (JSON turns the byte into U+FFFD); it is refused with
+// the node that holds it.
+func TestNonUTF8Name(t *testing.T) {
+	b, err := os.ReadFile("testdata/shop_manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.ReplaceAll(b, []byte("orders"), []byte("or\xacders"))
+	m, err := dbtmanifest.ParseManifest(b, "manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Translate(m, Options{})
+	if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") || !strings.Contains(err.Error(), `or\xacders`) || !strings.Contains(err.Error(), "model.shop.") {
+		t.Fatalf("err = %v", err)
 	}
 }

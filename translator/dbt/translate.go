@@ -231,7 +231,11 @@ func (t *translator) sourceKey(s *dbtmanifest.Source) (asset.Key, error) {
 		if !ok {
 			return asset.Key{}, fmt.Errorf("%s: meta asset_key must be a list of non-empty strings, got %v", origin(s.UniqueID, s.OriginalFilePath), v)
 		}
-		return asset.NewKey(parts...)
+		k, err := asset.NewKey(parts...)
+		if err != nil {
+			return k, fmt.Errorf("%s: meta asset_key: %w", origin(s.UniqueID, s.OriginalFilePath), err)
+		}
+		return k, nil
 	}
 	k, err := asset.NewKey(append(slices.Clone(t.opts.SourceKeyPrefix), s.SourceName, s.Name)...)
 	if err != nil {

@@ -1,0 +1,90 @@
+package project
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestBadShapesAndLimits: input that used to be accepted (an undeclared
+// pool, a negative concurrency) or refused in the YAML library's words is
+// a project.Error (exit 2) at the right line, saying what to write.
+func TestBadShapesAndLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		line       int
+		want       []string
+	}{
+		{"undeclared pool", `name: p
+pools: {warehouse: 2}
+assets:
+  - {key: a, command: "true", pool: warehous}
+`, 4, []string{`pool "warehous" is not declared`, `did you mean "warehouse"?`, "add it under pools:"}},
+		{"pool with no pools", `name: p
+assets:
+  - key: a
+    command: "true"
+    pool: [db]
+`, 3, []string{`a: pool "db" is not declared`, "no pools are declared"}},
+		{"pool limit 0", `name: p
+pools:
+  db: 0
+assets:
+  - {key: a, command: "true", pool: db}
+`, 3, []string{`pool "db" has limit 0`, "1 or more"}},
+		{"negative concurrency", `name: p
+concurrency: -3
+assets:
+  - {key: a, command: "true"}
+`, 2, []string{"concurrency: -3", "1 or more"}},
+		{"assets as a mapping", `name: p
+assets: {a: 1}
+`, 2, []string{"assets must be a list", "found a mapping"}},
+		{"assets as a word", `name: p
+assets: lots
+`, 2, []string{"assets must be a list", `found "lots"`}},
+		{"sensor interval", `name: p
+assets:
+  - {key: a, command: "true"}
+sensors:
+  s: {type: file, path: "in/*.csv", select: a, interval: soon}
+`, 5, []string{`sensors.s.interval: "soon" is not a duration`, "30s, 5m or 1h"}},
+		{"resources as a list", `name: p
+resources: [a, b]
+assets:
+  - {key: a, command: "true"}
+`, 2, []string{"resources must be a mapping", "found a list"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.body, nil)
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v (%T), want a project.Error", err, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, fmt.Sprintf("elt.yaml:%d: ", tc.line)) {
+				t.Errorf("no elt.yaml:%d in %q", tc.line, msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q lacks %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "something else belongs") {
+				t.Errorf("the YAML library's words leaked: %q", msg)
+			}
+		})
+	}
+	// Declared pools, elt's own duckdb pools and a positive concurrency
+	// stay accepted.
+	if _, err := load(t, `name: p
+concurrency: 2
+pools: {db: 1}
+assets:
+  - {key: a, command: "true", pool: db}
+  - {key: b, command: "true", timeout: 90s}
+`, nil); err != nil {
+		t.Fatal(err)
+	}
+}
