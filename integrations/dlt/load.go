@@ -109,6 +109,10 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	for i := range specs {
 		if !specs[i].External {
 			specs[i].CodeVersion = version
+			// Typed checks on the asset read the destination's file.
+			if dest.kind == "duckdb" && specs[i].Metadata != nil {
+				specs[i].Metadata["duckdb_resource"] = cfg.Destination
+			}
 		}
 	}
 	return specs, []engine.Family{fam}, nil

@@ -165,6 +165,7 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if err != nil {
 		return nil, nil, err
 	}
+	setRelations(specs, &cfg, rep, resources)
 	r := &Runner{cfg: cfg, path: path, exe: cfg.executable(projectDir), streams: translator.Streams(specs, cfg.Replication)}
 	fam := engine.Family{
 		Name:   family,
@@ -229,4 +230,35 @@ func StreamSelection(specs []asset.Spec, replication string, streams []string) (
 		return nil, fmt.Errorf("replication %s has no stream %s; known streams: %s", replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, replication), ", "))
 	}
 	return keys, nil
+}
+
+// setRelations records, on each stream's asset, the table Sling loads (its
+// target object, when known before running) as "relation" metadata, and
+// the elt resource of a DuckDB target as "duckdb_resource", so typed
+// checks on the asset query that table rather than one named after the
+// asset key.
+func setRelations(specs []asset.Spec, cfg *Config, rep *manifest.Replication, resources map[string]engine.Resource) {
+	target := cfg.Connections[rep.Target]
+	if target == "" {
+		target = rep.Target
+	}
+	res, duck := resources[target]
+	duck = duck && res.Type == "duckdb"
+	for i := range specs {
+		s := &specs[i]
+		if s.External || s.Metadata == nil {
+			continue
+		}
+		obj, _ := s.Metadata["object"].(string)
+		if _, runtime := s.Metadata["runtime_vars"]; obj != "" && !runtime && !strings.Contains(obj, "://") && !strings.ContainsAny(obj, "{}") {
+			if _, ok := s.Metadata["relation"]; !ok {
+				s.Metadata["relation"] = obj
+			}
+		}
+		if duck {
+			if _, ok := s.Metadata["duckdb_resource"]; !ok {
+				s.Metadata["duckdb_resource"] = target
+			}
+		}
+	}
 }
