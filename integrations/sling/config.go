@@ -51,6 +51,27 @@ type Config struct {
 	Pool string `yaml:"pool"`
 	// Group is the asset group when meta sets none.
 	Group string `yaml:"group"`
+	// Partitions names the partitions definition of every stream's asset
+	// (meta.elt.partitions in the file, or streams: here, win).
+	Partitions string `yaml:"partitions"`
+	// Tags are added to every stream's asset.
+	Tags []string `yaml:"tags"`
+	// Owners of every stream's asset when meta sets none.
+	Owners []string `yaml:"owners"`
+	// Streams sets asset settings per stream, keyed by the stream name as
+	// written in the file (or a table a wildcard stream was expanded to).
+	// Pool, retries and timeout are settings of the step, which runs all
+	// the entry's streams in one `sling run`, so they stay on the entry.
+	Streams map[string]StreamSettings `yaml:"streams"`
+}
+
+// StreamSettings are the asset settings of one stream in elt.yaml.
+type StreamSettings struct {
+	Partitions  string   `yaml:"partitions"`
+	Group       string   `yaml:"group"`
+	Tags        []string `yaml:"tags"`
+	Owners      []string `yaml:"owners"`
+	Description string   `yaml:"description"`
 }
 
 // KeyPrefix is a key prefix written as "a/b" or as a list of parts.
@@ -166,6 +187,9 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 		return nil, nil, err
 	}
 	setRelations(specs, &cfg, rep, resources)
+	if err := applySettings(specs, &cfg); err != nil {
+		return nil, nil, err
+	}
 	r := &Runner{cfg: cfg, path: path, exe: cfg.executable(projectDir), streams: translator.Streams(specs, cfg.Replication)}
 	fam := engine.Family{
 		Name:   family,
@@ -261,4 +285,63 @@ func setRelations(specs []asset.Spec, cfg *Config, rep *manifest.Replication, re
 			}
 		}
 	}
+}
+
+// applySettings applies the entry's asset settings (partitions, tags,
+// owners) and the per-stream ones of streams: to the stream assets. A
+// stream's own settings win over the entry's; the entry's partitions and
+// owners fill in what the file's meta leaves unset, and tags add up.
+func applySettings(specs []asset.Spec, cfg *Config) error {
+	used := map[string]bool{}
+	for i := range specs {
+		s := &specs[i]
+		if s.External {
+			continue
+		}
+		if s.Partitions == "" {
+			s.Partitions = cfg.Partitions
+		}
+		if len(s.Owners) == 0 {
+			s.Owners = slices.Clone(cfg.Owners)
+		}
+		s.Tags = append(s.Tags, cfg.Tags...)
+		name, _ := s.Metadata["stream"].(string)
+		st, ok := cfg.Streams[name]
+		if !ok {
+			pattern, _ := s.Metadata["stream_pattern"].(string)
+			if st, ok = cfg.Streams[pattern]; ok {
+				name = pattern
+			}
+		}
+		if !ok {
+			s.Normalize()
+			continue
+		}
+		used[name] = true
+		if st.Partitions != "" {
+			s.Partitions = st.Partitions
+		}
+		if st.Group != "" {
+			s.Group = st.Group
+		}
+		if len(st.Owners) > 0 {
+			s.Owners = slices.Clone(st.Owners)
+		}
+		s.Tags = append(s.Tags, st.Tags...)
+		if st.Description != "" {
+			s.Description = st.Description
+		}
+		s.Normalize()
+	}
+	var unknown []string
+	for name := range cfg.Streams {
+		if !used[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("sling %s: streams: %s is not a stream of the file; known streams: %s", cfg.Replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, cfg.Replication), ", "))
+	}
+	return nil
 }
