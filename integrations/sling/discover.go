@@ -71,20 +71,61 @@ func discoverWildcards(ctx context.Context, cfg *Config, rep *manifest.Replicati
 }
 
 // matchDiscovered picks the names in discover output that match pattern.
+// Sling 1.4 prints a table with the schema and the name in cells of their
+// own (| # | DATABASE | SCHEMA | NAME | TYPE |); they are joined as
+// schema.name, the stream name Sling expands the wildcard into. Other
+// output is read defensively: any word on a line that matches the pattern
+// (compared without quotes, lower-case) is taken as a table.
 func matchDiscovered(pattern string, lines []string) []string {
 	want := normName(pattern)
 	var found []string
 	seen := map[string]bool{}
+	add := func(w string) {
+		if ok, _ := path.Match(want, normName(w)); ok && !seen[normName(w)] {
+			seen[normName(w)] = true
+			found = append(found, w)
+		}
+	}
+	schemaCol, nameCol := -1, -1
 	for _, l := range lines {
-		for _, w := range reTableCell.FindAllString(l, -1) {
-			w = strings.Trim(w, ".")
-			if ok, _ := path.Match(want, normName(w)); ok && !seen[normName(w)] {
-				seen[normName(w)] = true
-				found = append(found, w)
+		if cells := tableCells(l); cells != nil {
+			if schemaCol < 0 {
+				for i, c := range cells {
+					switch strings.ToUpper(c) {
+					case "SCHEMA":
+						schemaCol = i
+					case "NAME":
+						nameCol = i
+					}
+				}
+				if schemaCol >= 0 && nameCol >= 0 {
+					continue
+				}
+				schemaCol, nameCol = -1, -1
+			} else if schemaCol < len(cells) && nameCol < len(cells) {
+				add(cells[schemaCol] + "." + cells[nameCol])
+				continue
 			}
+		}
+		for _, w := range reTableCell.FindAllString(l, -1) {
+			add(strings.Trim(w, "."))
 		}
 	}
 	return found
+}
+
+// tableCells splits a "| a | b |" row into its trimmed cells; nil for
+// other lines.
+func tableCells(l string) []string {
+	l = strings.TrimSpace(l)
+	if !strings.HasPrefix(l, "|") || !strings.HasSuffix(l, "|") || len(l) < 2 {
+		return nil
+	}
+	cells := strings.Split(l[1:len(l)-1], "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells
 }
 
 // matchDiscoveredFiles picks the files in discover output that match the

@@ -263,3 +263,52 @@ streams:
 		t.Fatalf("%d rows loaded twice", n)
 	}
 }
+
+// `sling conns discover` prints a database's tables with the schema and
+// the name in cells of their own; expand_wildcards joins them into the
+// stream names Sling uses, and --streams takes them.
+func TestRealSlingExpandsDatabaseWildcard(t *testing.T) {
+	exe := testenv.Tool(t, "sling")
+	dir := t.TempDir()
+	execDuckDB(t, filepath.Join(dir, "src.duckdb"),
+		"create table main.customers as select * from range(3) t(id)",
+		"create table main.orders as select * from range(5) t(id)",
+		"create table main.skip_me as select 1 as id")
+	cfg := Config{Replication: "r.yaml", Executable: exe, ExpandWildcards: true}
+	y := "source: SOURCE_DB\ntarget: WAREHOUSE\ndefaults:\n  mode: full-refresh\n  object: raw.{stream_table}\nstreams:\n  main.*:\n  main.skip_me:\n    disabled: true\n"
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := map[string]engine.Resource{
+		"WAREHOUSE": {Name: "WAREHOUSE", Type: "duckdb", Config: map[string]string{"path": filepath.Join(dir, "wh.duckdb")}},
+		"SOURCE_DB": {Name: "SOURCE_DB", Type: "duckdb", Config: map[string]string{"path": filepath.Join(dir, "src.duckdb")}},
+	}
+	t.Setenv("PATH", testenv.PathWithVenv())
+	specs, fams, err := Load(context.Background(), cfg, dir, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range specs {
+		if !s.External {
+			names = append(names, s.Metadata["stream"].(string))
+		}
+	}
+	if strings.Join(names, ",") != "main.customers,main.orders" {
+		t.Fatalf("expanded streams %v; want main.customers and main.orders", names)
+	}
+	p := &realProject{project: &project{dir: dir, replication: "r.yaml", specs: specs, fam: fams[0], resources: res}, db: filepath.Join(dir, "wh.duckdb")}
+	ev, log, err := p.run(t, nil, "main.orders")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if !strings.Contains(ev.logLines(), "--streams main.orders") {
+		t.Errorf("want --streams main.orders:\n%s", ev.logLines())
+	}
+	if n := p.count(t, "select count(*) from raw.orders"); n != 5 {
+		t.Errorf("raw.orders has %d rows, want 5", n)
+	}
+	if n := p.count(t, "select count(*) from information_schema.tables where table_schema = 'raw'"); n != 1 {
+		t.Errorf("%d tables in raw; only orders was selected", n)
+	}
+}
