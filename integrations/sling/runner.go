@@ -104,7 +104,8 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		Dir:  req.ProjectDir,
 		Env:  env,
 		OnLine: func(line string) {
-			line = red.redact(line)
+			// Sling colors its log even into a pipe; the step log is plain text.
+			line = red.redact(stripANSI(line))
 			fmt.Fprintln(logw, line)
 			if msg := progress.feed(line); msg != "" {
 				emit(engine.LogLine(msg))
