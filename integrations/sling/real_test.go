@@ -134,8 +134,8 @@ streams:
 		if !strings.Contains(k, "missing") {
 			t.Errorf("failed asset %s; want the missing file's", k)
 		}
-		if e.Message == "" {
-			t.Errorf("failed asset %s has no message", k)
+		if !strings.Contains(e.Message, "no such file or directory") {
+			t.Errorf("failed asset %s: message %q does not carry Sling's reason", k, e.Message)
 		}
 	}
 	for k, e := range mat {
