@@ -203,3 +203,30 @@ func TestRealDLTFailsHalfWay(t *testing.T) {
 		t.Errorf("_dlt_loads has %d loads, want only the first run's", n)
 	}
 }
+
+// With LOAD__RAISE_ON_FAILED_JOBS=false dlt exits 0 although a load job
+// failed (a CHECK constraint of the destination table); dlt 1.31 still
+// writes the package's _dlt_loads row, so the failed job in the load info
+// is what fails the asset.
+func TestRealDLTFailedJobOnExitZero(t *testing.T) {
+	p := newShopProject(t)
+	evs, log, err := p.run(t, []asset.Key{shopCustomers}, 0, "SHOP_CHECKED_CUSTOMERS=1", "LOAD__RAISE_ON_FAILED_JOBS=false")
+	if err == nil || !strings.Contains(err.Error(), "although the command exited 0") {
+		t.Fatalf("err = %v; want the failed job reported\n%s", err, log)
+	}
+	var msg string
+	for _, e := range evs {
+		if e.Type == engine.AssetFailed && e.Asset == shopCustomers {
+			msg = e.Message
+		}
+	}
+	if !strings.Contains(msg, "CHECK constraint failed") {
+		t.Errorf("failure message %q does not carry dlt's job error", msg)
+	}
+	if n := p.query(t, "select count(*) from shop_data.customers"); n != 0 {
+		t.Errorf("customers has %d rows after the failed job", n)
+	}
+	if n := p.query(t, "select count(*) from shop_data._dlt_loads where status = 0"); n != 1 {
+		t.Errorf("dlt 1.31 writes the _dlt_loads row of a package with failed jobs; got %d rows", n)
+	}
+}

@@ -5,6 +5,9 @@
 # incremental cursor through allow_external_schedulers). The script reports
 # its load with the README's five lines. SHOP_FAIL_AFTER=N makes the orders
 # resource raise after N rows: a pipeline that fails half-way.
+# SHOP_CHECKED_CUSTOMERS=1 creates the customers table first with a CHECK
+# that one row breaks: with LOAD__RAISE_ON_FAILED_JOBS=false dlt then ends
+# with a failed job and exit status 0.
 import json
 import os
 from datetime import datetime, timezone
@@ -46,6 +49,16 @@ pipeline = dlt.pipeline(
     destination="duckdb",
     dataset_name=os.environ["ELT_DLT_DATASET"],
 )
+if os.environ.get("SHOP_CHECKED_CUSTOMERS") == "1":
+    import duckdb
+
+    con = duckdb.connect(os.environ["DESTINATION__DUCKDB__CREDENTIALS"])
+    ds = os.environ["ELT_DLT_DATASET"]
+    con.execute("create schema if not exists %s" % ds)
+    con.execute("create table if not exists %s.customers (id bigint, name varchar check (name <> 'cy'),"
+                " _dlt_load_id varchar not null, _dlt_id varchar not null)" % ds)
+    con.close()
+
 source = shop()
 import json, os
 info = pipeline.run(source.with_resources(*os.environ["ELT_DLT_RESOURCES"].split(",")))
