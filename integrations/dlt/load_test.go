@@ -14,6 +14,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // fixtures returns the shared dlt fixtures folder, or "" when absent.
@@ -197,7 +198,7 @@ func TestLoadExportedSchemas(t *testing.T) {
 func TestLoadFixturePipelines(t *testing.T) {
 	dir := fixtures()
 	if dir == "" {
-		t.Skip("shared/fixtures/dlt not found above the package folder")
+		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "schemas", "*"))
 	state, err := os.ReadFile(filepath.Join(dir, "state", "state.v1.json"))

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // fixturesDir walks up from the package folder to the shared fixtures.
@@ -21,7 +23,7 @@ func fixturesDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("shared/fixtures/sling not found next to the repository; skipping fixture tests")
+			testenv.Missing(t, "shared/fixtures/sling", "the public fixtures are read from ../shared/fixtures beside the repository")
 		}
 		dir = parent
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	mdlt "github.com/eltproject/elt/manifest/dlt"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -22,7 +23,7 @@ func fixturesDir(t *testing.T) string {
 	t.Helper()
 	dir := fixturesDirNoSkip()
 	if dir == "" {
-		t.Skip("shared/fixtures/dlt not found above the package folder; skipping golden tests on real dlt schemas")
+		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
 	}
 	return dir
 }

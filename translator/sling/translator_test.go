@@ -10,6 +10,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	manifest "github.com/eltproject/elt/manifest/sling"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -24,7 +25,7 @@ func fixturesDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("shared/fixtures/sling not found next to the repository; skipping fixture tests")
+			testenv.Missing(t, "shared/fixtures/sling", "the public fixtures are read from ../shared/fixtures beside the repository")
 		}
 		dir = parent
 	}
