@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/asset"
-	mdlt "github.com/eltproject/elt/manifest/dlt"
 	"github.com/eltproject/elt/internal/testenv"
+	mdlt "github.com/eltproject/elt/manifest/dlt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/asset"
-	manifest "github.com/eltproject/elt/manifest/sling"
 	"github.com/eltproject/elt/internal/testenv"
+	manifest "github.com/eltproject/elt/manifest/sling"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
