@@ -58,7 +58,8 @@ func TestRealDLTPipeline(t *testing.T) {
 		var log bytes.Buffer
 		var got []engine.Event
 		req := &engine.Request{Assets: []asset.Key{events, asset.MustKey("dlt_demo_users")}, Partition: part,
-			ProjectDir: dir, StepDir: t.TempDir(), Env: os.Environ(), Log: &log, Resources: resources}
+			ProjectDir: dir, StepDir: t.TempDir(), Log: &log, Resources: resources,
+			Env: append(os.Environ(), "DLT_DATA_DIR="+filepath.Join(dir, "dlt_data"), "HOME="+filepath.Join(dir, "home"))}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		err = fams[0].Runner.Run(ctx, req, func(e engine.Event) { got = append(got, e) })
 		cancel()

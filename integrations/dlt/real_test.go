@@ -12,6 +12,8 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/integrations/command"
+	mdlt "github.com/eltproject/elt/manifest/dlt"
 )
 
 // shopProject runs testdata/realdlt/shop_pipeline.py with the real dlt into
@@ -228,5 +230,44 @@ func TestRealDLTFailedJobOnExitZero(t *testing.T) {
 	}
 	if n := p.query(t, "select count(*) from shop_data._dlt_loads where status = 0"); n != 1 {
 		t.Errorf("dlt 1.31 writes the _dlt_loads row of a package with failed jobs; got %d rows", n)
+	}
+}
+
+// The recordings in testdata/realdlt come from dlt 1.31 (regenerate.sh
+// there) and are read without Python.
+func TestRecordedLoadInfo(t *testing.T) {
+	for _, tc := range []struct {
+		file       string
+		failedJobs int
+		rows       map[string]int64
+	}{
+		{"load_info.jsonl", 0, map[string]int64{"orders": 2, "customers": 3}},
+		{"load_info_failed_job.jsonl", 1, map[string]int64{"orders": 2, "customers": 3}},
+	} {
+		evs, raws, err := command.ReadEventsFile(filepath.Join("testdata", "realdlt", tc.file), asset.Key{})
+		if err != nil || len(evs) != 0 || len(raws) != 1 {
+			t.Fatalf("%s: %v events %v raw %d", tc.file, err, evs, len(raws))
+		}
+		li, err := mdlt.ParseLoadInfoEvent(raws[0].JSON)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if len(li.LoadIDs) != 1 || len(li.Packages) != 1 || li.DatasetName != "shop_data" {
+			t.Errorf("%s: load ids %v packages %d dataset %q", tc.file, li.LoadIDs, len(li.Packages), li.DatasetName)
+		}
+		failed := li.Packages[0].FailedJobs()
+		if len(failed) != tc.failedJobs {
+			t.Fatalf("%s: %d failed jobs, want %d", tc.file, len(failed), tc.failedJobs)
+		}
+		for _, j := range failed {
+			if j.TableName != "customers" || !strings.HasPrefix(lastLine(j.FailedMessage), "dlt.destinations.exceptions.DatabaseTerminalException: Constraint Error") {
+				t.Errorf("%s: failed job %s: %q", tc.file, j.TableName, lastLine(j.FailedMessage))
+			}
+		}
+		for table, n := range tc.rows {
+			if li.RowCounts[table] != n {
+				t.Errorf("%s: row_counts[%s] = %d, want %d (%v)", tc.file, table, li.RowCounts[table], n, li.RowCounts)
+			}
+		}
 	}
 }
