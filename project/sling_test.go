@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ checks:
 		t.Errorf("customers relation metadata %v, want raw.customers", rel)
 	}
 	f := p.Families[cust.Step]
-	if f == nil || f.Retry.MaxRetries != 2 || f.Timeout.Minutes() != 10 || !slices.Contains(f.Pools, "files") {
+	if f == nil || f.Retry.MaxRetries != 2 || f.Timeout.Minutes() != 10 || !slices.Contains(f.Pools, "files") || !slices.Contains(f.Pools, "duckdb:"+filepath.Join(dir, "wh.duckdb")) {
 		t.Errorf("step settings not applied: %+v", f)
 	}
 	cs, ok := orders.Check("unique_id")

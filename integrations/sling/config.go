@@ -22,6 +22,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/integrations/duckdb"
 	manifest "github.com/eltproject/elt/manifest/sling"
 	translator "github.com/eltproject/elt/translator/sling"
 )
@@ -202,6 +203,7 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if cfg.Pool != "" {
 		fam.Pools = []string{cfg.Pool}
 	}
+	fam.Pools = append(fam.Pools, duckdbPools(&cfg, rep, projectDir, resources)...)
 	if cfg.Timeout != "" {
 		fam.Timeout, _ = time.ParseDuration(cfg.Timeout)
 	}
@@ -344,4 +346,30 @@ func applySettings(specs []asset.Spec, cfg *Config) error {
 		return fmt.Errorf("sling %s: streams: %s is not a stream of the file; known streams: %s", cfg.Replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, cfg.Replication), ", "))
 	}
 	return nil
+}
+
+// duckdbPools returns the engine pools of the DuckDB files the replication
+// reads or writes (its source and target when they are type: duckdb
+// resources): DuckDB allows one writing process per file, so the step
+// takes turns with elt's own steps and checks on that file.
+func duckdbPools(cfg *Config, rep *manifest.Replication, projectDir string, resources map[string]engine.Resource) []string {
+	var pools []string
+	for _, conn := range []string{rep.Source, rep.Target} {
+		name := cfg.Connections[conn]
+		if name == "" {
+			name = conn
+		}
+		res, ok := resources[name]
+		if !ok || res.Type != duckdb.ResourceType {
+			continue
+		}
+		rc, err := duckdb.ResourceFromEngine(res)
+		if err != nil || rc.Path == "" {
+			continue
+		}
+		if p := duckdb.PoolName(rc.AbsPath(projectDir)); !slices.Contains(pools, p) {
+			pools = append(pools, p)
+		}
+	}
+	return pools
 }
