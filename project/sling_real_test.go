@@ -54,6 +54,8 @@ sling:
   - replication: sling/r.yaml
     executable: `+sling+`
     partitions: daily
+    retries: 1         # Sling 1.4.11 sometimes misreads the duckdb CLI under load
+    timeout: 2m
 checks:
   - {asset: target/raw/customers, type: row_count, min: 2, max: 2}
   - {asset: target/raw/customers, name: ids_unique, type: unique, column: id}
