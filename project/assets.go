@@ -37,7 +37,7 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 			spec.Deps = append(spec.Deps, d.Key)
 		}
 		for _, cn := range a.Checks {
-			cs, err := p.buildCheck(&cn, a)
+			cs, err := p.buildCheck(&cn, a, "")
 			if err != nil {
 				line, msg := lineOf(err.Error())
 				if line == 0 {
@@ -227,7 +227,9 @@ type checkHeader struct {
 // buildCheck decodes one check. A check with a type is a built-in check
 // the engine runs with DuckDB; one without a type is reported by the
 // asset's own step (dbt tests, a script writing ELT_EVENTS_FILE).
-func (p *Project) buildCheck(n *yaml.Node, a *AssetConfig) (asset.CheckSpec, error) {
+// assetRes is the DuckDB resource holding the asset's data when its
+// integration says so (a Sling target, a dlt destination), else "".
+func (p *Project) buildCheck(n *yaml.Node, a *AssetConfig, assetRes string) (asset.CheckSpec, error) {
 	var h checkHeader
 	if n.Kind != yaml.MappingNode {
 		return asset.CheckSpec{}, fmt.Errorf("a check is a mapping with name/type/blocking/severity")
@@ -236,7 +238,7 @@ func (p *Project) buildCheck(n *yaml.Node, a *AssetConfig) (asset.CheckSpec, err
 		return asset.CheckSpec{}, err
 	}
 	if h.Type != "" {
-		return p.builtinCheck(n)
+		return p.builtinCheck(n, assetRes)
 	}
 	var probs problems
 	checkKeys(n, typeOfCheckHeader, "check", &probs)
@@ -297,7 +299,8 @@ func (p *Project) attachTopChecks(specs []asset.Spec, probs *problems) {
 			probs.add(tc.Asset.Line, "check on unknown asset %s; list assets with 'elt assets list'", tc.Asset.Key)
 			continue
 		}
-		cs, err := p.buildCheck(body, nil)
+		assetRes, _ := specs[i].Metadata["duckdb_resource"].(string)
+		cs, err := p.buildCheck(body, nil, assetRes)
 		if err != nil {
 			probs.addErr(n.Line, fmt.Errorf("check on %s: %w", tc.Asset.Key, err))
 			continue

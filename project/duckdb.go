@@ -69,7 +69,9 @@ func (p *Project) finishSQLAssets(cfgs map[asset.Key]*AssetConfig, probs *proble
 }
 
 // builtinCheck decodes a typed check (not_null, unique, …) run by DuckDB.
-func (p *Project) builtinCheck(n *yaml.Node) (asset.CheckSpec, error) {
+// assetRes, when set, is the DuckDB resource of the checked asset, used
+// when the check names no resource: of its own.
+func (p *Project) builtinCheck(n *yaml.Node, assetRes string) (asset.CheckSpec, error) {
 	var c duckdb.CheckConfig
 	if err := strictDecode(n, &c, "check"); err != nil {
 		return asset.CheckSpec{}, err
@@ -78,7 +80,11 @@ func (p *Project) builtinCheck(n *yaml.Node) (asset.CheckSpec, error) {
 		return asset.CheckSpec{}, err
 	}
 	cs := c.Spec()
-	if _, rc, err := duckdb.PickResource(c.Resource, p.Resources); err == nil {
+	resName := c.Resource
+	if resName == "" {
+		resName = assetRes
+	}
+	if _, rc, err := duckdb.PickResource(resName, p.Resources); err == nil {
 		if cs.Metadata == nil {
 			cs.Metadata = map[string]any{}
 		}

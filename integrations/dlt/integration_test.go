@@ -6,27 +6,31 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
+
+// realPython returns the Python that has the real dlt (the repository's
+// .venv after `make tools`); a Python without dlt counts as missing.
+func realPython(t *testing.T) string {
+	t.Helper()
+	python := testenv.Tool(t, "python")
+	if out, err := exec.Command(python, "-c", "import dlt, duckdb").CombinedOutput(); err != nil {
+		testenv.Missing(t, "dlt in "+python+" ("+strings.TrimSpace(string(out))+")", "run `make tools` (installs the pinned dlt into .venv/)")
+	}
+	return python
+}
 
 // TestRealDLTPipeline runs testdata/realdlt/demo_pipeline.py with the real
 // dlt when python3 can import it, twice: before the pipeline has a schema
 // (resources listed in the config) and after.
 func TestRealDLTPipeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping the real dlt pipeline")
-	}
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not on PATH")
-	}
-	if out, err := exec.Command(python, "-c", "import dlt, duckdb").CombinedOutput(); err != nil {
-		t.Skipf("dlt is not importable (%v: %s); skipping the real dlt pipeline", err, bytes.TrimSpace(out))
-	}
+	python := realPython(t)
 	script, err := filepath.Abs(filepath.Join("testdata", "realdlt", "demo_pipeline.py"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +58,8 @@ func TestRealDLTPipeline(t *testing.T) {
 		var log bytes.Buffer
 		var got []engine.Event
 		req := &engine.Request{Assets: []asset.Key{events, asset.MustKey("dlt_demo_users")}, Partition: part,
-			ProjectDir: dir, StepDir: t.TempDir(), Env: os.Environ(), Log: &log, Resources: resources}
+			ProjectDir: dir, StepDir: t.TempDir(), Log: &log, Resources: resources,
+			Env: append(os.Environ(), "DLT_DATA_DIR="+filepath.Join(dir, "dlt_data"), "HOME="+filepath.Join(dir, "home"))}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		err = fams[0].Runner.Run(ctx, req, func(e engine.Event) { got = append(got, e) })
 		cancel()

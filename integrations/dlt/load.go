@@ -15,6 +15,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/integrations/duckdb"
 	mdlt "github.com/eltproject/elt/manifest/dlt"
 	tdlt "github.com/eltproject/elt/translator/dlt"
 )
@@ -104,11 +105,20 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if !cfg.PipelinePerPartition {
 		fam.Pools = []string{cfg.FamilyName()}
 	}
+	if dest.duckdbPath != "" {
+		// One writing process per DuckDB file: take turns with elt's own
+		// steps and checks on it.
+		fam.Pools = append(fam.Pools, duckdb.PoolName(dest.duckdbPath))
+	}
 	specs := res.Specs()
 	version := codeVersion(cfg)
 	for i := range specs {
 		if !specs[i].External {
 			specs[i].CodeVersion = version
+			// Typed checks on the asset read the destination's file.
+			if dest.kind == "duckdb" && specs[i].Metadata != nil {
+				specs[i].Metadata["duckdb_resource"] = cfg.Destination
+			}
 		}
 	}
 	return specs, []engine.Family{fam}, nil

@@ -43,8 +43,8 @@ func (r *runner) report(ctx context.Context, name string, start time.Time, selec
 			}
 			for _, j := range p.FailedJobs() {
 				msg := fmt.Sprintf("job %s of load package %s failed", j.JobID, p.LoadID)
-				if j.FailedMessage != "" {
-					msg += ": " + j.FailedMessage
+				if m := lastLine(j.FailedMessage); m != "" {
+					msg += ": " + m
 				}
 				if covered[j.TableName] {
 					failedJobs[j.TableName] = append(failedJobs[j.TableName], msg)
@@ -151,4 +151,12 @@ func (r *runner) chain(table string) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// lastLine returns the last non-empty line of a job's failed message: dlt
+// 1.31 stores the whole Python traceback there, whose last line is the
+// error (dlt.destinations.exceptions.DatabaseTerminalException: …).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -221,6 +221,11 @@ func (r *runner) env(req *engine.Request, name string, selected []tdlt.Asset, ev
 		extra = append(extra, EnvDataset+"="+r.dataset)
 	}
 	env := command.MergeEnv(base, extra...)
+	// dlt reports usage over the network unless told not to; a step sends
+	// nothing anywhere it was not asked to (set it yourself to keep it).
+	if !hasEnv(env, "RUNTIME__DLTHUB_TELEMETRY") {
+		env = append(env, "RUNTIME__DLTHUB_TELEMETRY=false")
+	}
 	if r.dest.duckdbPath != "" && !hasEnv(env, EnvDuckDBCredentials) {
 		env = append(env, EnvDuckDBCredentials+"="+r.dest.duckdbPath)
 	}

@@ -74,6 +74,11 @@ type CheckConfig struct {
 	Resource string `yaml:"resource,omitempty" json:"resource,omitempty"`
 	// Where filters the rows checked (a SQL predicate).
 	Where string `yaml:"where,omitempty" json:"where,omitempty"`
+	// Relation names the table or view checked (name, schema.name or
+	// catalog.schema.name; parts may be double-quoted). Default: the
+	// asset's "relation" metadata (the table a SQL asset, dbt model, Sling
+	// stream or dlt resource loaded), else the relation of the asset key.
+	Relation string `yaml:"relation,omitempty" json:"relation,omitempty"`
 }
 
 // columns returns Column and Columns together.
@@ -142,6 +147,11 @@ func nameSafe(s string) string {
 // default name and severity.
 func (c *CheckConfig) Validate() error {
 	var errs []error
+	if strings.TrimSpace(c.Relation) != "" {
+		if _, err := parseRelation(c.Relation); err != nil {
+			errs = append(errs, fmt.Errorf("check relation %q: %w", c.Relation, err))
+		}
+	}
 	cols := c.columns()
 	needCols := func(n string) {
 		if len(cols) == 0 {

@@ -24,7 +24,8 @@ type checkRunner struct {
 
 // NewCheckRunner returns the engine's CheckRunner for checks whose
 // CheckSpec came from CheckConfig.Spec. The checked relation is the
-// asset's "relation" metadata when set (SQL assets, dbt models), else
+// check's relation: when set, else the asset's "relation" metadata (SQL
+// assets, dbt models, Sling streams, dlt resources), else
 // Relation(key, ""); the resource is the check's resource:, else the
 // asset's "duckdb_resource" metadata, else the default duckdb resource.
 func NewCheckRunner(res map[string]engine.Resource, projectDir string) engine.CheckRunner {
@@ -62,7 +63,12 @@ func (r *checkRunner) RunCheck(ctx context.Context, req *engine.CheckRequest) (e
 		return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: %w", key, req.Check.Name, err)
 	}
 	rel := keyRelation(key)
-	if v, ok := req.Asset.Metadata["relation"].(string); ok && v != "" {
+	switch v, _ := req.Asset.Metadata["relation"].(string); {
+	case strings.TrimSpace(c.Relation) != "":
+		if rel, err = parseRelation(c.Relation); err != nil {
+			return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: relation: %w", key, req.Check.Name, err)
+		}
+	case v != "":
 		if rel, err = parseRelation(v); err != nil {
 			return engine.CheckResult{}, fmt.Errorf("asset %s: metadata relation: %w", key, err)
 		}

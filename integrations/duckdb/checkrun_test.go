@@ -167,3 +167,33 @@ func TestCheckNeedsConfig(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+// A check on an asset that another tool loaded (a Sling stream, a dlt
+// resource) reads the table in its "relation" metadata, and a check's own
+// relation: overrides both that and the asset key.
+func TestCheckRelation(t *testing.T) {
+	p := newTestProject(t)
+	loader := asset.MustKey("loader")
+	assets := map[asset.Key]AssetConfig{loader: {Materialize: "script", SQL: `
+		CREATE SCHEMA raw; CREATE SCHEMA shop_data;
+		CREATE TABLE raw.customers (id INT); INSERT INTO raw.customers VALUES (1), (2), (3);
+		CREATE TABLE shop_data.orders (id INT); INSERT INTO shop_data.orders VALUES (1), (1);
+		CREATE TABLE {{ this }} AS SELECT 1 AS done;`}}
+	p.mustRun(assets, nil, loader)
+	count := CheckConfig{Type: "row_count", Min: i64(3), Max: i64(3)}
+	stream := asset.MustKey("warehouse", "raw", "customers") // a Sling key: target/schema/table
+	if res := runCheck(t, p, stream, map[string]any{"relation": "raw.customers"}, count); !res.Passed {
+		t.Errorf("check on the Sling object: %+v", res)
+	}
+	if _, err := runCheckErr(p, stream, nil, count, time.Time{}); err == nil {
+		t.Errorf("without relation metadata the key's table (warehouse_raw.customers) should not exist")
+	}
+	override := CheckConfig{Type: "unique", Column: "id", Relation: `"shop_data"."orders"`}
+	res := runCheck(t, p, asset.MustKey("dlt_shop_orders"), map[string]any{"relation": "raw.customers"}, override)
+	if res.Passed || !strings.Contains(res.Message, "more than once") {
+		t.Errorf("relation: override not used: %+v", res)
+	}
+	if err := (&CheckConfig{Type: "row_count", Min: i64(1), Relation: "a.b.c.d"}).Validate(); err == nil {
+		t.Errorf("a relation of four parts should not validate")
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/integrations/duckdb"
 	manifest "github.com/eltproject/elt/manifest/sling"
 	translator "github.com/eltproject/elt/translator/sling"
 )
@@ -51,6 +52,27 @@ type Config struct {
 	Pool string `yaml:"pool"`
 	// Group is the asset group when meta sets none.
 	Group string `yaml:"group"`
+	// Partitions names the partitions definition of every stream's asset
+	// (meta.elt.partitions in the file, or streams: here, win).
+	Partitions string `yaml:"partitions"`
+	// Tags are added to every stream's asset.
+	Tags []string `yaml:"tags"`
+	// Owners of every stream's asset when meta sets none.
+	Owners []string `yaml:"owners"`
+	// Streams sets asset settings per stream, keyed by the stream name as
+	// written in the file (or a table a wildcard stream was expanded to).
+	// Pool, retries and timeout are settings of the step, which runs all
+	// the entry's streams in one `sling run`, so they stay on the entry.
+	Streams map[string]StreamSettings `yaml:"streams"`
+}
+
+// StreamSettings are the asset settings of one stream in elt.yaml.
+type StreamSettings struct {
+	Partitions  string   `yaml:"partitions"`
+	Group       string   `yaml:"group"`
+	Tags        []string `yaml:"tags"`
+	Owners      []string `yaml:"owners"`
+	Description string   `yaml:"description"`
 }
 
 // KeyPrefix is a key prefix written as "a/b" or as a list of parts.
@@ -165,6 +187,10 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if err != nil {
 		return nil, nil, err
 	}
+	setRelations(specs, &cfg, rep, resources)
+	if err := applySettings(specs, &cfg); err != nil {
+		return nil, nil, err
+	}
 	r := &Runner{cfg: cfg, path: path, exe: cfg.executable(projectDir), streams: translator.Streams(specs, cfg.Replication)}
 	fam := engine.Family{
 		Name:   family,
@@ -177,6 +203,7 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if cfg.Pool != "" {
 		fam.Pools = []string{cfg.Pool}
 	}
+	fam.Pools = append(fam.Pools, duckdbPools(&cfg, rep, projectDir, resources)...)
 	if cfg.Timeout != "" {
 		fam.Timeout, _ = time.ParseDuration(cfg.Timeout)
 	}
@@ -229,4 +256,120 @@ func StreamSelection(specs []asset.Spec, replication string, streams []string) (
 		return nil, fmt.Errorf("replication %s has no stream %s; known streams: %s", replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, replication), ", "))
 	}
 	return keys, nil
+}
+
+// setRelations records, on each stream's asset, the table Sling loads (its
+// target object, when known before running) as "relation" metadata, and
+// the elt resource of a DuckDB target as "duckdb_resource", so typed
+// checks on the asset query that table rather than one named after the
+// asset key.
+func setRelations(specs []asset.Spec, cfg *Config, rep *manifest.Replication, resources map[string]engine.Resource) {
+	target := cfg.Connections[rep.Target]
+	if target == "" {
+		target = rep.Target
+	}
+	res, duck := resources[target]
+	duck = duck && res.Type == "duckdb"
+	for i := range specs {
+		s := &specs[i]
+		if s.External || s.Metadata == nil {
+			continue
+		}
+		obj, _ := s.Metadata["object"].(string)
+		if _, runtime := s.Metadata["runtime_vars"]; obj != "" && !runtime && !strings.Contains(obj, "://") && !strings.ContainsAny(obj, "{}") {
+			if _, ok := s.Metadata["relation"]; !ok {
+				s.Metadata["relation"] = obj
+			}
+		}
+		if duck {
+			if _, ok := s.Metadata["duckdb_resource"]; !ok {
+				s.Metadata["duckdb_resource"] = target
+			}
+		}
+	}
+}
+
+// applySettings applies the entry's asset settings (partitions, tags,
+// owners) and the per-stream ones of streams: to the stream assets. A
+// stream's own settings win over the entry's; the entry's partitions and
+// owners fill in what the file's meta leaves unset, and tags add up.
+func applySettings(specs []asset.Spec, cfg *Config) error {
+	used := map[string]bool{}
+	for i := range specs {
+		s := &specs[i]
+		if s.External {
+			continue
+		}
+		if s.Partitions == "" {
+			s.Partitions = cfg.Partitions
+		}
+		if len(s.Owners) == 0 {
+			s.Owners = slices.Clone(cfg.Owners)
+		}
+		s.Tags = append(s.Tags, cfg.Tags...)
+		name, _ := s.Metadata["stream"].(string)
+		st, ok := cfg.Streams[name]
+		if !ok {
+			pattern, _ := s.Metadata["stream_pattern"].(string)
+			if st, ok = cfg.Streams[pattern]; ok {
+				name = pattern
+			}
+		}
+		if !ok {
+			s.Normalize()
+			continue
+		}
+		used[name] = true
+		if st.Partitions != "" {
+			s.Partitions = st.Partitions
+		}
+		if st.Group != "" {
+			s.Group = st.Group
+		}
+		if len(st.Owners) > 0 {
+			s.Owners = slices.Clone(st.Owners)
+		}
+		s.Tags = append(s.Tags, st.Tags...)
+		if st.Description != "" {
+			s.Description = st.Description
+		}
+		s.Normalize()
+	}
+	var unknown []string
+	for name := range cfg.Streams {
+		if !used[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("sling %s: streams: %s is not a stream of the file; known streams: %s", cfg.Replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, cfg.Replication), ", "))
+	}
+	return nil
+}
+
+// duckdbPools returns the engine pools of the DuckDB files the replication
+// reads or writes (its source and target when they are type: duckdb
+// resources): DuckDB allows one writing process per file, so the step
+// takes turns with elt's own steps and checks on that file.
+func duckdbPools(cfg *Config, rep *manifest.Replication, projectDir string, resources map[string]engine.Resource) []string {
+	var pools []string
+	for _, conn := range []string{rep.Source, rep.Target} {
+		name := cfg.Connections[conn]
+		if name == "" {
+			name = conn
+		}
+		res, ok := resources[name]
+		if !ok || res.Type != duckdb.ResourceType {
+			continue
+		}
+		rc, err := duckdb.ResourceFromEngine(res)
+		if err != nil || rc.Path == "" {
+			continue
+		}
+		if p := duckdb.PoolName(rc.AbsPath(projectDir)); !slices.Contains(pools, p) {
+			pools = append(pools, p)
+		}
+	}
+	return pools
 }

@@ -61,11 +61,14 @@ func fakeSling(args []string) int {
 		_ = os.WriteFile(p, b, 0o644)
 	}
 	if len(args) >= 2 && args[0] == "conns" && args[1] == "discover" {
-		fmt.Println("+---+------------------+-------+")
-		fmt.Println("| # | NAME             | TYPE  |")
-		for i, n := range []string{"mysql.testing_1", "mysql.testing_2", "mysql.testing_3", "mysql.other"} {
-			fmt.Printf("| %d | %-16s | table |\n", i+1, n)
+		// The layout of Sling 1.4.11's output: schema and name apart.
+		fmt.Println("+---+----------+--------+-----------+-------+")
+		fmt.Println("| # | DATABASE | SCHEMA | NAME      | TYPE  |")
+		fmt.Println("+---+----------+--------+-----------+-------+")
+		for i, n := range []string{"testing_1", "testing_2", "testing_3", "other"} {
+			fmt.Printf("| %d | app      | mysql  | %-9s | table |\n", i+1, n)
 		}
+		fmt.Println("+---+----------+--------+-----------+-------+")
 		return 0
 	}
 	var file, streamsArg string

@@ -21,7 +21,12 @@ var (
 	reRows    = regexp.MustCompile(`\b(?:inserted|wrote)\s+([\d,]+)\s+rows(?:\s+(?:into|to)\s+(\S+))?`)
 	reDone    = regexp.MustCompile(`\bexecution (succeeded|failed)\b`)
 	reErr     = regexp.MustCompile(`(?i)(\bERR\b|\bfatal\b|\berror\b)`)
+	// reLevel matches a log line's time and level (4:22AM INF …).
+	reLevel = regexp.MustCompile(`^(?:\S+\s+){1,2}(?:TRC|DBG|INF|WRN|ERR|FTL)\b`)
+	reANSI  = regexp.MustCompile("\x1b\\[[0-9;]*m")
 )
+
+func stripANSI(s string) string { return reANSI.ReplaceAllString(s, "") }
 
 // LogEvent is what one log line says about a stream.
 type LogEvent struct {
@@ -39,6 +44,10 @@ type LogEvent struct {
 
 // ParseLogLine reads one line of Sling's text log.
 func ParseLogLine(line string) LogEvent {
+	// Sling 1.4 colors its log even when it is not a terminal.
+	if strings.Contains(line, "\x1b[") {
+		line = stripANSI(line)
+	}
 	if m := reRunning.FindStringSubmatch(line); m != nil {
 		i, _ := strconv.Atoi(m[1])
 		n, _ := strconv.Atoi(m[2])
@@ -62,7 +71,13 @@ type logProgress struct {
 	printed string // stream name as Sling printed it
 	results map[string]*outcome
 	lastErr string
+	// failed is the stream whose "execution failed" line was the last
+	// line; Sling prints the reason on the lines after it.
+	failed *outcome
 }
+
+// defaultFailure is a failed stream's message until Sling's reason is read.
+const defaultFailure = "execution failed (see the step log)"
 
 func newLogProgress(planned []string) *logProgress {
 	lp := &logProgress{planned: planned, results: map[string]*outcome{}}
@@ -97,6 +112,21 @@ func (lp *logProgress) plannedFor(printed string) string {
 // feed takes one line and returns a progress message worth showing, or "".
 func (lp *logProgress) feed(line string) string {
 	ev := ParseLogLine(line)
+	if o := lp.failed; o != nil {
+		// Sling 1.4 prints why a stream failed on the plain lines after
+		// "execution failed" (lstat …: no such file or directory).
+		plain := strings.TrimSpace(stripANSI(line))
+		switch {
+		case plain == "" || ev.Kind != "" || reLevel.MatchString(plain):
+			lp.failed = nil
+		case o.err == defaultFailure:
+			o.err = plain
+			return ""
+		default:
+			o.err += "; " + plain
+			return ""
+		}
+	}
 	switch ev.Kind {
 	case "start":
 		lp.current = lp.plannedFor(ev.Stream)
@@ -122,8 +152,9 @@ func (lp *logProgress) feed(line string) string {
 			o.status = outcomeFailed
 			o.err = lp.lastErr
 			if o.err == "" {
-				o.err = "execution failed (see the step log)"
+				o.err = defaultFailure
 			}
+			lp.failed = o
 			return fmt.Sprintf("sling: stream %s failed", lp.name())
 		}
 	default:

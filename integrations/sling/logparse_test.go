@@ -5,22 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 func sharedLogs(t testing.TB) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		cand := filepath.Join(dir, "..", "shared", "fixtures", "sling", "logs")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/fixtures/sling/logs not found next to the repository; skipping real-log tests")
-		}
-		dir = parent
-	}
+	return testenv.Fixtures(t, "sling", "logs")
 }
 
 func TestParseLogLine(t *testing.T) {

@@ -62,12 +62,19 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		return err
 	}
 	_ = os.Remove(statePath)
-	copyPath := filepath.Join(filepath.Dir(statePath), "replication.yaml")
-	if err := writeWithStateHook(raw, copyPath, statePath); err != nil {
-		return fmt.Errorf("sling %s: %w", r.cfg.Replication, err)
+	// Sling runs hooks only with a Sling Pro token (the free CLI logs
+	// "invalid or missing token" and skips them), so the runtime-state
+	// hook is added only then; otherwise the log tells each stream's
+	// outcome.
+	runPath := r.path
+	if hasEnv(req.Env, "SLING_CLI_TOKEN") {
+		runPath = filepath.Join(filepath.Dir(statePath), "replication.yaml")
+		if err := writeWithStateHook(raw, runPath, statePath); err != nil {
+			return fmt.Errorf("sling %s: %w", r.cfg.Replication, err)
+		}
 	}
 
-	argv := []string{r.exe, "run", "-r", copyPath}
+	argv := []string{r.exe, "run", "-r", runPath}
 	if names := streamNames(plan); !r.coversAll(names) {
 		argv = append(argv, "--streams", strings.Join(names, ","))
 	}
@@ -77,11 +84,13 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	}
 	argv = append(argv, extra...)
 
-	connEnv, secrets, err := connectionEnv(&r.cfg, rep, req.Resources)
+	connEnv, secrets, duck, err := connectionEnv(&r.cfg, rep, req.Resources)
 	if err != nil {
 		return err
 	}
+	duck = duck || envHasDuckDB(req.Env, rep)
 	env := command.Environ(req.Env, append(connEnv, req.Partition.Env()...)...)
+	env = command.MergeEnv(env, toolEnv(env, req.ProjectDir, req.StepDir, r.exe, duck)...)
 	red := engine.ResourceRedactor(req.Resources, secrets...)
 
 	logw := req.Log
@@ -95,7 +104,8 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		Dir:  req.ProjectDir,
 		Env:  env,
 		OnLine: func(line string) {
-			line = red.String(line)
+			// Sling colors its log even into a pipe; the step log is plain text.
+			line = red.String(stripANSI(line))
 			fmt.Fprintln(logw, line)
 			if msg := progress.feed(line); msg != "" {
 				emit(engine.LogLine(msg))
@@ -144,6 +154,20 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		return fmt.Errorf("sling %s: exited %d though every stream reported success (a hook failed?): %s", r.cfg.Replication, res.ExitCode, red.String(runErr.Error()))
 	}
 	return nil
+}
+
+// hasEnv reports whether env (or the process environment when env is nil)
+// sets name to a non-empty value.
+func hasEnv(env []string, name string) bool {
+	if env == nil {
+		return os.Getenv(name) != ""
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok && v != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func isExit(err error) bool {
@@ -258,8 +282,9 @@ func mapNode(m *yaml.Node, key string) *yaml.Node {
 
 // connectionEnv builds NAME=value for each Sling connection backed by an
 // elt resource: the mapping in Config, or a resource named like the
-// connection. It returns the values to redact.
-func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]engine.Resource) ([]string, []string, error) {
+// connection. It returns the values to redact, and whether a connection is
+// a DuckDB file (see toolenv.go for what that needs).
+func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]engine.Resource) (env, secrets []string, duck bool, err error) {
 	conns := map[string]string{}
 	for c, res := range cfg.Connections {
 		conns[c] = res
@@ -277,13 +302,16 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 		names = append(names, c)
 	}
 	sort.Strings(names)
-	var env, secrets []string
 	for _, c := range names {
 		res, ok := resources[conns[c]]
 		if !ok {
-			return nil, nil, fmt.Errorf("sling %s: connection %s maps to resource %q, which is not defined", cfg.Replication, c, conns[c])
+			return nil, nil, false, fmt.Errorf("sling %s: connection %s maps to resource %q, which is not defined", cfg.Replication, c, conns[c])
 		}
 		val := res.Config["url"]
+		if res.Type == "duckdb" || strings.HasPrefix(val, "duckdb://") {
+			duck = true
+			val = duckdbURL(val)
+		}
 		if val == "" {
 			// Sling reads a connection given as JSON when it has a type;
 			// elt's DuckDB resource calls its file "path", Sling
@@ -295,9 +323,12 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 				}
 				m[k] = v
 			}
+			if res.Type == "duckdb" && m["copy_method"] == "" {
+				m["copy_method"] = "csv_files"
+			}
 			b, err := json.Marshal(m)
 			if err != nil {
-				return nil, nil, fmt.Errorf("sling %s: resource %s: %w", cfg.Replication, res.Name, err)
+				return nil, nil, false, fmt.Errorf("sling %s: resource %s: %w", cfg.Replication, res.Name, err)
 			}
 			val = string(b)
 		}
@@ -316,5 +347,17 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 			}
 		}
 	}
-	return env, secrets, nil
+	return env, secrets, duck, nil
+}
+
+// envHasDuckDB reports whether the replication's source or target is a
+// connection given in the environment as a duckdb:// URL.
+func envHasDuckDB(env []string, rep *manifest.Replication) bool {
+	for _, kv := range env {
+		name, val, _ := strings.Cut(kv, "=")
+		if (name == rep.Source || name == rep.Target) && name != "" && strings.HasPrefix(val, "duckdb://") {
+			return true
+		}
+	}
+	return false
 }

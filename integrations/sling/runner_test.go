@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 	manifest "github.com/eltproject/elt/manifest/sling"
 )
 
@@ -91,7 +91,9 @@ func (p *project) request(t *testing.T, streams ...string) (*engine.Request, *by
 		RunID: "r1", StepID: "s1", Attempt: 1,
 		Assets: keys, Specs: specs,
 		ProjectDir: p.dir, StepDir: t.TempDir(),
-		Env: os.Environ(), Log: &log, Resources: p.resources,
+		// A token makes the runner add its runtime-state hook (Sling runs
+		// hooks only with one); the stand-in writes the state it asks for.
+		Env: append(os.Environ(), "SLING_CLI_TOKEN=test-token"), Log: &log, Resources: p.resources,
 	}, &log
 }
 
@@ -101,6 +103,17 @@ type events struct {
 }
 
 func (e *events) emit(ev engine.Event) { e.mu.Lock(); e.evs = append(e.evs, ev); e.mu.Unlock() }
+
+// logLines returns the log lines the runner emitted, one per line.
+func (e *events) logLines() string {
+	var b strings.Builder
+	for _, ev := range e.evs {
+		if ev.Type == engine.Log {
+			b.WriteString(ev.Message + "\n")
+		}
+	}
+	return b.String()
+}
 
 func (e *events) byType(tp engine.EventType) map[string]engine.Event {
 	out := map[string]engine.Event{}
@@ -302,10 +315,7 @@ func TestRange(t *testing.T) {
 }
 
 func TestRealSling(t *testing.T) {
-	exe, err := exec.LookPath("sling")
-	if err != nil {
-		t.Skip("sling is not on PATH; skipping the real-sling integration test")
-	}
+	exe := testenv.Tool(t, "sling")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
 	if err := os.WriteFile(in, []byte("id,name\n1,a\n2,b\n3,c\n"), 0o644); err != nil {
@@ -314,9 +324,13 @@ func TestRealSling(t *testing.T) {
 	y := "source: LOCAL\ntarget: LOCAL\nstreams:\n  'file://" + in + "':\n    object: 'file://" + filepath.Join(dir, "out.csv") + "'\n"
 	p := newProject(t, y, Config{Executable: exe, Connections: map[string]string{}})
 	req, _ := p.request(t)
+	req.Env = slingTestEnv()
 	var ev events
 	if err := p.fam.Runner.Run(context.Background(), req, ev.emit); err != nil {
 		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "out.csv")); err != nil || strings.Count(string(b), "\n") != 4 {
+		t.Fatalf("out.csv = %q, %v; want the header and 3 rows", b, err)
 	}
 	mat := ev.byType(engine.AssetMaterialized)
 	if len(mat) != 1 {
@@ -336,12 +350,12 @@ func TestConnectionEnvWithoutURL(t *testing.T) {
 		"WAREHOUSE": {Name: "WAREHOUSE", Type: "duckdb", Config: map[string]string{"path": "/p/wh.duckdb"}},
 		"pg":        {Name: "pg", Type: "postgres", Config: map[string]string{"host": "db", "password": "hunter22"}},
 	}
-	env, secrets, err := connectionEnv(&Config{Replication: "r.yaml", Connections: map[string]string{"MY_PG": "pg"}}, rep, res)
+	env, secrets, _, err := connectionEnv(&Config{Replication: "r.yaml", Connections: map[string]string{"MY_PG": "pg"}}, rep, res)
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := strings.Join(env, "\n")
-	if !strings.Contains(all, `WAREHOUSE={"instance":"/p/wh.duckdb","type":"duckdb"}`) || !strings.Contains(all, `"type":"postgres"`) {
+	if !strings.Contains(all, `WAREHOUSE={"copy_method":"csv_files","instance":"/p/wh.duckdb","type":"duckdb"}`) || !strings.Contains(all, `"type":"postgres"`) {
 		t.Fatalf("env %q", env)
 	}
 	if len(secrets) < 2 {
@@ -357,5 +371,55 @@ func TestDiscoveredTablesListedAsStreamsStayTheirOwn(t *testing.T) {
 	got := removeDisabled(rep, []string{"public.accounts", "public.users", "public.old"})
 	if strings.Join(got, ",") != "public.users" {
 		t.Fatalf("got %v; explicit streams (enabled or not) leave the wildcard", got)
+	}
+}
+
+func TestWindowRefusedForFileStream(t *testing.T) {
+	rep, err := manifest.Parse("r.yaml", []byte("source: LOCAL\ntarget: WH\nstreams:\n  file:///data/orders.csv:\n    object: raw.orders\n    mode: incremental\n    primary_key: [id]\n    update_key: updated_at\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, err = partitionArgs(rep, []planned{{stream: "file:///data/orders.csv"}}, &engine.Partition{Key: "2024-01-01", Start: start, End: start.AddDate(0, 0, 1)})
+	if err == nil || !strings.Contains(err.Error(), "r.yaml:4:") || !strings.Contains(err.Error(), "ignores --range for file streams") {
+		t.Fatalf("err = %v; want the file:line and why", err)
+	}
+}
+
+func TestToolEnv(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, ".venv", "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "duckdb"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	step := filepath.Join(dir, "step")
+	got := toolEnv([]string{"PATH=/nowhere"}, dir, step, "sling", true)
+	want := []string{
+		"SLING_HOME_DIR=" + filepath.Join(step, "sling_home"),
+		"SLING_TEMP_DIR=" + filepath.Join(step, "sling_tmp"),
+		"SLING_DISABLE_TELEMETRY=true",
+		"DUCKDB_PATH=" + filepath.Join(bin, "duckdb"),
+		"DUCKDB_USE_INSTALLED_EXTENSIONS=true",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("toolEnv = %q\nwant %q", got, want)
+	}
+	// The user's own settings win; no DuckDB connection, no duckdb settings.
+	got = toolEnv([]string{"SLING_HOME_DIR=/mine", "PATH=/nowhere"}, dir, step, "sling", false)
+	if slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "SLING_HOME_DIR=") || strings.HasPrefix(s, "DUCKDB_") }) {
+		t.Fatalf("toolEnv = %q", got)
+	}
+	for in, want := range map[string]string{
+		"duckdb:///w.duckdb":                   "duckdb:///w.duckdb?copy_method=csv_files",
+		"duckdb:///w.duckdb?read_only=true":    "duckdb:///w.duckdb?read_only=true&copy_method=csv_files",
+		"duckdb:///w.duckdb?copy_method=arrow": "duckdb:///w.duckdb?copy_method=arrow",
+		"postgres://h/db":                      "postgres://h/db",
+	} {
+		if got := duckdbURL(in); got != want {
+			t.Errorf("duckdbURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -42,6 +42,12 @@ func partitionArgs(rep *manifest.Replication, plan []planned, p *engine.Partitio
 			return nil, fmt.Errorf("sling %s: stream %s is no longer in the file", rep.File, pl.stream)
 		}
 		c := &s.Config
+		if s.Ref.File {
+			// Sling applies --range (and where) only to database
+			// sources: a file stream would load the whole file into
+			// every window.
+			return nil, fmt.Errorf("%s:%d: stream %s cannot load the time window %s: Sling ignores --range for file streams and would load the whole file; read the file through a DuckDB source instead (a stream with sql: \"select * from read_csv('FILE') where {incremental_where_cond}\" and update_key), or drop partitions", rep.File, s.Line, s.Name, p.Key)
+		}
 		if c.UpdateKey == "" {
 			return nil, fmt.Errorf("%s:%d: stream %s cannot load the time window %s: add update_key (the column the window filters on)", rep.File, s.Line, s.Name, p.Key)
 		}

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // findFixtures walks up from the package folder to the shared dlt
@@ -33,7 +35,7 @@ func fixturesDir(t testing.TB) string {
 	t.Helper()
 	dir := findFixtures()
 	if dir == "" {
-		t.Skip("shared/fixtures/dlt not found above the package folder; skipping tests on real dlt files")
+		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
 	}
 	return dir
 }

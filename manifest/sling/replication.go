@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"gopkg.in/yaml.v3"
@@ -105,10 +106,13 @@ func Parse(name string, data []byte, lookup Lookup) (*Replication, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s:1: file is empty; a replication needs source, target and streams", name)
+		}
 		return nil, fmt.Errorf("%s: %w", name, yamlErr(err))
 	}
 	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: file is empty; a replication needs source, target and streams", name)
+		return nil, fmt.Errorf("%s:1: file is empty; a replication needs source, target and streams", name)
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {

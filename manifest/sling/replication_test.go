@@ -1,12 +1,15 @@
 package sling
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // fixturesDir walks up from the package folder to the shared fixtures.
@@ -20,7 +23,7 @@ func fixturesDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("shared/fixtures/sling not found next to the repository; skipping fixture tests")
+			testenv.Missing(t, "shared/fixtures/sling", "the public fixtures are read from ../shared/fixtures beside the repository")
 		}
 		dir = parent
 	}
@@ -274,5 +277,48 @@ func BenchmarkParseLowVolume(b *testing.B) {
 		if _, err := Parse("x", data, noEnv); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Bad files are refused with file:line and what to do.
+func TestBadFilesNameFileAndLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"empty", "", "r.yaml:1: file is empty"},
+		{"only a comment", "# nothing yet\n", "r.yaml:1: file is empty"},
+		{"no target", "source: A\nstreams:\n  public.x:\n", "r.yaml:1: target is missing"},
+		{"no source", "target: B\nstreams:\n  public.x:\n", "r.yaml:1: source is missing"},
+		{"unset var in object", "source: A\ntarget: B\nstreams:\n  public.x:\n    object: raw.${NOPE_SCHEMA}_x\n", "r.yaml:5: stream public.x: object raw.${NOPE_SCHEMA}_x uses ${NOPE_SCHEMA}, which is not set"},
+		{"unset bare var in default object", "source: A\ntarget: B\ndefaults:\n  object: $NOPE_SCHEMA.{stream_table}\nstreams:\n  public.x:\n", "r.yaml:4: stream public.x: object $NOPE_SCHEMA.{stream_table} uses ${NOPE_SCHEMA}"},
+		{"unset var in stream name", "source: A\ntarget: B\nstreams:\n  ${NOPE_SCHEMA}.x:\n    object: raw.x\n", "r.yaml:4: stream ${NOPE_SCHEMA}.x uses ${NOPE_SCHEMA}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Parse("r.yaml", []byte(tt.yaml), func(string) (string, bool) { return "", false })
+			var msg string
+			if err != nil {
+				msg = err.Error()
+			} else {
+				msg = errors.Join(r.Validate()...).Error()
+			}
+			if !strings.Contains(msg, tt.want) {
+				t.Fatalf("got %q\nwant it to contain %q", msg, tt.want)
+			}
+		})
+	}
+	// A variable that is set, or a longer name that only starts like an
+	// unset one, is fine.
+	r, err := Parse("r.yaml", []byte("source: A\ntarget: B\nstreams:\n  public.x:\n    object: raw.${SCHEMA}_x\n  public.y:\n    object: raw.$NOPE_LONGER\n"), func(k string) (string, bool) {
+		if k == "SCHEMA" || k == "NOPE_LONGER" {
+			return "s", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := r.Validate(); len(errs) > 0 {
+		t.Fatalf("unexpected problems: %v", errs)
 	}
 }

@@ -31,11 +31,13 @@ func (r *Replication) Validate() []error {
 	add := func(line int, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s:%d: %s", r.File, line, fmt.Sprintf(format, a...)))
 	}
+	// A missing key has no line of its own: point at the first line.
+	orFirst := func(line int) int { return max(line, 1) }
 	if r.Source == "" {
-		add(r.SourceLine, "source is missing: name the source connection (source: MY_PG)")
+		add(orFirst(r.SourceLine), "source is missing: name the source connection (source: MY_PG)")
 	}
 	if r.Target == "" {
-		add(r.TargetLine, "target is missing: name the target connection (target: MY_WAREHOUSE)")
+		add(orFirst(r.TargetLine), "target is missing: name the target connection (target: MY_WAREHOUSE)")
 	}
 	if len(r.Streams) == 0 {
 		add(1, "no streams: list at least one stream under streams:")
@@ -46,6 +48,20 @@ func (r *Replication) Validate() []error {
 			continue
 		}
 		c := &s.Config
+		// An unset variable left in the stream name or object would
+		// become part of the asset key and the table name.
+		for _, v := range r.Unresolved {
+			switch {
+			case usesVar(s.Name, v):
+				add(s.Line, "stream %s uses ${%s}, which is not set; set it in the environment or in the file's env: block", s.Name, v)
+			case usesVar(c.Object, v):
+				ol := c.Line("object")
+				if ol == 0 {
+					ol = s.Line
+				}
+				add(ol, "stream %s: object %s uses ${%s}, which is not set; set it in the environment or in the file's env: block", s.Name, c.Object, v)
+			}
+		}
 		line := c.Line("mode")
 		if line == 0 {
 			line = s.Line
@@ -94,4 +110,23 @@ func isMode(m string) bool {
 		}
 	}
 	return false
+}
+
+// usesVar reports whether s refers to the variable name as ${name} or
+// $name (not followed by another name character).
+func usesVar(s, name string) bool {
+	if strings.Contains(s, "${"+name+"}") {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], "$"+name)
+		if j < 0 {
+			return false
+		}
+		end := i + j + 1 + len(name)
+		if end == len(s) || !isVarChar(s[end], false) {
+			return true
+		}
+		i = end
+	}
 }

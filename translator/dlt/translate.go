@@ -14,6 +14,7 @@ package dlt
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -267,6 +268,15 @@ func translateUnit(p *mdlt.Pipeline, u unit, style, dest, dataset string, opts O
 	if len(u.roots) > 0 {
 		md["write_disposition"] = u.roots[0].WriteDisposition
 	}
+	// The table a typed check on this asset reads: the one root table, or,
+	// before the first run, the table dlt will name after the resource.
+	switch {
+	case dataset == "":
+	case len(u.roots) == 1:
+		md["relation"] = quoteIdent(dataset) + "." + quoteIdent(u.roots[0].Name)
+	case len(u.roots) == 0 && reSnake.MatchString(u.resource):
+		md["relation"] = quoteIdent(dataset) + "." + quoteIdent(u.resource)
+	}
 	if style == KeysByTable && len(u.roots) == 1 {
 		md["relation_name"] = dataset + "." + u.roots[0].Name
 		md["table"] = u.roots[0].Name
@@ -362,3 +372,9 @@ func tableMetadata(t *mdlt.Table) map[string]any {
 	m["columns"] = cols
 	return m
 }
+
+// reSnake matches names dlt's snake_case naming keeps as they are.
+var reSnake = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// quoteIdent double-quotes one identifier for the "relation" metadata.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/internal/testenv"
 	mdlt "github.com/eltproject/elt/manifest/dlt"
 )
 
@@ -22,7 +23,7 @@ func fixturesDir(t *testing.T) string {
 	t.Helper()
 	dir := fixturesDirNoSkip()
 	if dir == "" {
-		t.Skip("shared/fixtures/dlt not found above the package folder; skipping golden tests on real dlt schemas")
+		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
 	}
 	return dir
 }
