@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"os"
 	"reflect"
 
 	"gopkg.in/yaml.v3"
@@ -12,6 +13,7 @@ import (
 	dbtint "github.com/eltproject/elt/integrations/dbt"
 	dltint "github.com/eltproject/elt/integrations/dlt"
 	slingint "github.com/eltproject/elt/integrations/sling"
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // integration is one entry of a dbt:, sling: or dlt: list, decoded.
@@ -37,12 +39,17 @@ func decodeIntegration(n *yaml.Node, cfg any, kind string, probs *problems) bool
 func (p *Project) loadIntegrations(ctx context.Context, root *yaml.Node, probs *problems) []asset.Spec {
 	var list []integration
 	list = append(list, decodeAll(p.Config.DBT, "dbt", probs, func(ctx context.Context, c dbtint.Config) ([]asset.Spec, []engine.Family, error) {
+		p.Tools = append(p.Tools, toolpath.Find(p.Dir, c.Executable, "dbt"))
 		return dbtint.Load(ctx, c, p.Dir, p.Resources)
 	})...)
 	list = append(list, decodeAll(p.Config.Sling, "sling", probs, func(ctx context.Context, c slingint.Config) ([]asset.Spec, []engine.Family, error) {
+		p.Tools = append(p.Tools, toolpath.Find(p.Dir, c.Executable, "sling"), toolpath.Find(p.Dir, os.Getenv("DUCKDB_PATH"), "duckdb"))
 		return slingint.Load(ctx, c, p.Dir, p.Resources)
 	})...)
 	list = append(list, decodeAll(p.Config.DLT, "dlt", probs, func(ctx context.Context, c dltint.Config) ([]asset.Spec, []engine.Family, error) {
+		if prog := toolpath.Program(c.Command.Argv, c.Command.Shell); prog != "" {
+			p.Tools = append(p.Tools, toolpath.Find(p.Dir, "", prog))
+		}
 		return dltint.Load(ctx, c, p.Dir, p.Resources)
 	})...)
 	if len(probs.list) > 0 {

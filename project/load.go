@@ -21,6 +21,7 @@ import (
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
 	"github.com/eltproject/elt/integrations/duckdb"
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // Project is a loaded elt.yaml.
@@ -38,6 +39,9 @@ type Project struct {
 	Methods map[string]asset.MethodFunc
 	// Automation holds partitions, schedules and sensors.
 	Automation *Automation
+	// Tools are the programs the integrations start (dbt, sling and the duckdb
+	// it drives, dlt's python), in elt.yaml's order, as `elt validate` shows them.
+	Tools []toolpath.Tool
 	// Warn hears about selection expressions that match nothing.
 	Warn       func(msg string)
 	secrets    []string
