@@ -82,6 +82,11 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		return err
 	}
 	env := command.Environ(req.Env, append(connEnv, req.Partition.Env()...)...)
+	if usesDuckDB(connEnv) {
+		if env, err = duckdbEnv(ctx, env, req.ProjectDir, req.StepDir); err != nil {
+			return err
+		}
+	}
 	red := newRedactor(secrets)
 
 	logw := req.Log
