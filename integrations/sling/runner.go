@@ -83,9 +83,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	}
 	env := command.Environ(req.Env, append(connEnv, req.Partition.Env()...)...)
 	if usesDuckDB(connEnv) {
-		if env, err = duckdbEnv(ctx, env, req.ProjectDir, req.StepDir); err != nil {
-			return err
-		}
+		env = duckdbEnv(env, req.ProjectDir)
 	}
 	red := newRedactor(secrets)
 
@@ -299,6 +297,11 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 					k = "instance"
 				}
 				m[k] = v
+			}
+			if res.Type == "duckdb" && m["copy_method"] == "" {
+				// Sling's default streams rows to duckdb over HTTP, which
+				// needs the httpfs extension (a download); files need none.
+				m["copy_method"] = "csv_files"
 			}
 			b, err := json.Marshal(m)
 			if err != nil {

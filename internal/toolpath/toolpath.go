@@ -153,3 +153,38 @@ func isExecutable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
+
+// VenvBin returns the .venv/bin that Find would use for projectDir (the nearest one between
+// the project folder and the repository root), or "" when there is none.
+func VenvBin(projectDir string) string {
+	for _, d := range venvDirs(projectDir) {
+		p := filepath.Join(d, ".venv", "bin")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// Env returns env with VenvBin(projectDir) at the front of PATH, as an activated virtual
+// environment would have it, so that a command step's `duckdb` or `python` is the one
+// `elt validate` reports. env is returned unchanged when there is no .venv.
+func Env(projectDir string, env []string) []string {
+	bin := VenvBin(projectDir)
+	if bin == "" {
+		return env
+	}
+	out := make([]string, 0, len(env)+1)
+	found := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			found = true
+			kv = "PATH=" + bin + string(os.PathListSeparator) + v
+		}
+		out = append(out, kv)
+	}
+	if !found {
+		out = append(out, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	return out
+}

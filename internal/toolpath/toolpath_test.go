@@ -92,3 +92,24 @@ func TestVersion(t *testing.T) {
 		t.Errorf("Version outside a venv = %q", got)
 	}
 }
+
+func TestEnv(t *testing.T) {
+	repo := t.TempDir()
+	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	touchExe(t, filepath.Join(repo, ".venv", "bin", "duckdb"))
+	proj := filepath.Join(repo, "examples", "x")
+	if err := os.MkdirAll(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(repo, ".venv", "bin")
+	got := Env(proj, []string{"A=1", "PATH=/usr/bin"})
+	if got[1] != "PATH="+bin+":/usr/bin" || got[0] != "A=1" {
+		t.Errorf("Env = %q", got)
+	}
+	none := t.TempDir()
+	if got := Env(none, []string{"PATH=/usr/bin"}); got[0] != "PATH=/usr/bin" {
+		t.Errorf("Env without a .venv changed PATH: %q", got)
+	}
+}
