@@ -47,7 +47,8 @@ type Project struct {
 	secrets    []string
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
-	pools      *engine.PoolSet // shared by every run of this process
+	described  []pluginDescribe // plugin assets whose plugin says what it makes
+	pools      *engine.PoolSet  // shared by every run of this process
 }
 
 // Options tune loading.
@@ -144,6 +145,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	p.loadPartitions(root, probs)
 	var specs []asset.Spec
 	specs = append(specs, p.loadAssets(probs)...)
+	specs = p.describePlugins(ctx, specs, probs)
 	specs = append(specs, p.loadIntegrations(ctx, root, probs)...)
 	p.attachTopChecks(specs, probs)
 	p.addCheckPools(specs)
