@@ -4,4 +4,4 @@
 {{ config(severity='error') }}
 select order_id, amount
 from {{ ref('fct_orders') }}
-where amount < {{ env_var('JAFFLE_MIN_ORDER_AMOUNT', '0') }}
+where amount < {{ env_var('JAFFLE_MIN_ORDER_AMOUNT', '0') or '0' }}
