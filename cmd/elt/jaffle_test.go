@@ -174,9 +174,9 @@ func TestJaffleExample(t *testing.T) {
 	wantLines(t, out, "--mode backfill --range 2024-01-03 00:00:00,2024-01-03 23:59:59.999999",
 		"materialized events/events (rows=10)", "2 succeeded")
 	for q, want := range map[string]int64{
-		"SELECT count(*) FROM raw.orders":                         32,
-		"SELECT count(DISTINCT id) FROM raw.orders":               32,
-		"SELECT count(*) FROM raw.orders WHERE id = 33":           1, // the row at 2024-01-04 00:00:00
+		"SELECT count(*) FROM raw.orders":           32,
+		"SELECT count(DISTINCT id) FROM raw.orders": 32,
+		"SELECT count(*) FROM raw.orders WHERE id = 32 AND updated_at = TIMESTAMP '2024-01-04 00:00:00'": 1, // the boundary row
 		"SELECT count(*) FROM events.events":                      80,
 		"SELECT count(*) FROM events._dlt_loads WHERE status = 0": 2,
 	} {

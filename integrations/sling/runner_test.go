@@ -340,7 +340,7 @@ func TestConnectionEnvWithoutURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := strings.Join(env, "\n")
-	if !strings.Contains(all, `WAREHOUSE={"instance":"/p/wh.duckdb","type":"duckdb"}`) || !strings.Contains(all, `"type":"postgres"`) {
+	if !strings.Contains(all, `WAREHOUSE={"copy_method":"csv_files","instance":"/p/wh.duckdb","type":"duckdb"}`) || !strings.Contains(all, `"type":"postgres"`) {
 		t.Fatalf("env %q", env)
 	}
 	if len(secrets) < 2 {

@@ -88,22 +88,23 @@ func Find(projectDir, configured, name string) Tool {
 	return Tool{Name: name, Path: name, Source: FromNowhere}
 }
 
-// Argv returns argv with its program resolved through Find when it is one of the Known
-// tools given as a bare name (python pipelines/x.py → /repo/.venv/bin/python …); any
-// other argv is returned unchanged.
+// Argv returns argv with its program replaced by the .venv's when it is one of the Known
+// tools given as a bare name and a .venv has it (python pipelines/x.py →
+// /repo/.venv/bin/python …). Otherwise argv is returned unchanged, so the step's own PATH
+// decides.
 func Argv(projectDir string, argv []string) []string {
 	if len(argv) == 0 || !known(argv[0]) {
 		return argv
 	}
 	t := Find(projectDir, "", argv[0])
-	if !t.Found() {
+	if t.Source != FromVenv {
 		return argv
 	}
 	return append([]string{t.Path}, argv[1:]...)
 }
 
-// Shell is Argv for a shell command line: a leading bare tool name is replaced by the
-// program's quoted path.
+// Shell is Argv for a shell command line: a leading bare tool name that a .venv has is
+// replaced by the program's quoted path.
 func Shell(projectDir, line string) string {
 	trimmed := strings.TrimLeft(line, " \t")
 	first, rest, _ := strings.Cut(trimmed, " ")
@@ -111,7 +112,7 @@ func Shell(projectDir, line string) string {
 		return line
 	}
 	t := Find(projectDir, "", first)
-	if !t.Found() {
+	if t.Source != FromVenv {
 		return line
 	}
 	return "'" + strings.ReplaceAll(t.Path, "'", `'\''`) + "' " + rest

@@ -113,3 +113,17 @@ func TestEnv(t *testing.T) {
 		t.Errorf("Env without a .venv changed PATH: %q", got)
 	}
 }
+
+// A tool found only on elt's PATH is left to the step's own PATH.
+func TestArgvLeavesPathToTheStep(t *testing.T) {
+	pathDir := t.TempDir()
+	touchExe(t, filepath.Join(pathDir, "python"))
+	t.Setenv("PATH", pathDir)
+	proj := t.TempDir()
+	if got := Argv(proj, []string{"python", "x.py"}); got[0] != "python" {
+		t.Errorf("Argv = %q; want the bare name", got)
+	}
+	if got := Shell(proj, "python x.py"); got != "python x.py" {
+		t.Errorf("Shell = %q; want it unchanged", got)
+	}
+}
