@@ -25,9 +25,13 @@ func copyJaffle(t *testing.T) string {
 			return err
 		}
 		rel, _ := filepath.Rel(src, path)
-		switch rel {
-		case "data", ".elt", filepath.Join("transform", "target"), filepath.Join("transform", "logs"):
+		switch {
+		case rel == ".elt", rel == filepath.Join("transform", "target"), rel == filepath.Join("transform", "logs"):
 			return filepath.SkipDir
+		case filepath.Dir(rel) == "data" && d.IsDir():
+			return filepath.SkipDir // a previous run's dlt folder, exports
+		case filepath.Dir(rel) == "data" && d.Name() != ".gitkeep":
+			return nil // a previous run's warehouse
 		}
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
