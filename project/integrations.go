@@ -2,7 +2,11 @@ package project
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 
 	"gopkg.in/yaml.v3"
@@ -12,6 +16,7 @@ import (
 	dbtint "github.com/eltproject/elt/integrations/dbt"
 	dltint "github.com/eltproject/elt/integrations/dlt"
 	slingint "github.com/eltproject/elt/integrations/sling"
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // integration is one entry of a dbt:, sling: or dlt: list, decoded.
@@ -37,12 +42,20 @@ func decodeIntegration(n *yaml.Node, cfg any, kind string, probs *problems) bool
 func (p *Project) loadIntegrations(ctx context.Context, root *yaml.Node, probs *problems) []asset.Spec {
 	var list []integration
 	list = append(list, decodeAll(p.Config.DBT, "dbt", probs, func(ctx context.Context, c dbtint.Config) ([]asset.Spec, []engine.Family, error) {
+		p.Tools = append(p.Tools, toolpath.Find(p.Dir, c.Executable, "dbt"))
+		if err := parseIfNoManifest(ctx, c, p.Dir); err != nil {
+			return nil, nil, err
+		}
 		return dbtint.Load(ctx, c, p.Dir, p.Resources)
 	})...)
 	list = append(list, decodeAll(p.Config.Sling, "sling", probs, func(ctx context.Context, c slingint.Config) ([]asset.Spec, []engine.Family, error) {
+		p.Tools = append(p.Tools, toolpath.Find(p.Dir, c.Executable, "sling"), toolpath.Find(p.Dir, os.Getenv("DUCKDB_PATH"), "duckdb"))
 		return slingint.Load(ctx, c, p.Dir, p.Resources)
 	})...)
 	list = append(list, decodeAll(p.Config.DLT, "dlt", probs, func(ctx context.Context, c dltint.Config) ([]asset.Spec, []engine.Family, error) {
+		if prog := toolpath.Program(c.Command.Argv, c.Command.Shell); prog != "" {
+			p.Tools = append(p.Tools, toolpath.Find(p.Dir, "", prog))
+		}
 		return dltint.Load(ctx, c, p.Dir, p.Resources)
 	})...)
 	if len(probs.list) > 0 {
@@ -92,4 +105,29 @@ func decodeAll[C any, PC validator[C]](nodes []yaml.Node, kind string, probs *pr
 		}})
 	}
 	return out
+}
+
+// parseIfNoManifest runs `dbt parse` (through dbtint.Prepare) when a dbt
+// project has no manifest yet, as on a fresh clone, so that the first
+// `elt run` works without a separate `elt sync --prepare`. An existing
+// manifest is left alone, however old: refreshing it is `elt sync`'s job.
+func parseIfNoManifest(ctx context.Context, c dbtint.Config, dir string) error {
+	manifest := c.Manifest
+	if manifest == "" {
+		manifest = filepath.Join(c.ProjectDir, "target", "manifest.json")
+	}
+	if !filepath.IsAbs(manifest) {
+		manifest = filepath.Join(dir, manifest)
+	}
+	if _, err := os.Stat(manifest); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if !toolpath.Find(dir, c.Executable, "dbt").Found() {
+		return nil // Load explains the missing manifest
+	}
+	fmt.Fprintf(os.Stderr, "elt: %s does not exist yet; running dbt parse\n", manifest)
+	if err := dbtint.Prepare(ctx, c, dir, io.Discard); err != nil {
+		return fmt.Errorf("no manifest at %s, and dbt parse failed: %w", manifest, err)
+	}
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/eltproject/elt/integrations/command"
 	"github.com/eltproject/elt/integrations/duckdb"
 	"github.com/eltproject/elt/redact"
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // Project is a loaded elt.yaml.
@@ -39,12 +40,16 @@ type Project struct {
 	Methods map[string]asset.MethodFunc
 	// Automation holds partitions, schedules and sensors.
 	Automation *Automation
+	// Tools are the programs the integrations start (dbt, sling and the duckdb
+	// it drives, dlt's python), in elt.yaml's order, as `elt validate` shows them.
+	Tools []toolpath.Tool
 	// Warn hears about selection expressions that match nothing.
 	Warn       func(msg string)
 	redactor   *redact.Redactor
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
-	pools      *engine.PoolSet // shared by every run of this process
+	described  []pluginDescribe // plugin assets whose plugin says what it makes
+	pools      *engine.PoolSet  // shared by every run of this process
 }
 
 // Options tune loading.
@@ -141,6 +146,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	p.loadPartitions(root, probs)
 	var specs []asset.Spec
 	specs = append(specs, p.loadAssets(probs)...)
+	specs = p.describePlugins(ctx, specs, probs)
 	specs = append(specs, p.loadIntegrations(ctx, root, probs)...)
 	p.attachTopChecks(specs, probs)
 	p.addCheckPools(specs)

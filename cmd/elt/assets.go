@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/internal/toolpath"
 	"github.com/eltproject/elt/project"
 )
 
@@ -65,6 +67,7 @@ func newValidateCmd(e *env) *cobra.Command {
 				}
 			}
 			fmt.Fprintf(e.stdout, "%s: ok (%d assets, %d external, %d jobs)\n", p.File, n, ext, len(p.Jobs))
+			renderTools(e.stdout, p.Tools)
 			return nil
 		},
 	}
@@ -313,4 +316,20 @@ func writeDot(w interface{ Write([]byte) (int, error) }, g *asset.Graph, set ass
 	b.WriteString("}\n")
 	_, err := w.Write([]byte(b.String()))
 	return err
+}
+
+// renderTools says which program each integration will start, and from where.
+func renderTools(w io.Writer, tools []toolpath.Tool) {
+	seen := map[toolpath.Tool]bool{}
+	for _, t := range tools {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		line := fmt.Sprintf("  %-7s %s (%s)", t.Name, t.Path, t.Source)
+		if v := t.Version(); v != "" {
+			line += " " + v
+		}
+		fmt.Fprintln(w, line)
+	}
 }

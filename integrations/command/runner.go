@@ -11,6 +11,8 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // Spec is how a command asset (or one op of a graph-asset) is run.
@@ -68,6 +70,7 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 	env := MergeEnv(req.Env, req.Partition.Env()...)
 	env = MergeEnv(env, s.Env...)
 	env = MergeEnv(env, EventsFileEnv+"="+eventsPath, "ELT_PROJECT_DIR="+req.ProjectDir)
+	env = toolpath.Env(req.ProjectDir, env) // the project's .venv/bin first, as if activated
 	if len(req.Assets) > 0 {
 		keys := make([]string, len(req.Assets))
 		for i, k := range req.Assets {

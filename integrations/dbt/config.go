@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // Commands the runner can run.
@@ -158,13 +160,6 @@ func (c *Config) command() string {
 	return c.Command
 }
 
-func (c *Config) executable() string {
-	if c.Executable == "" {
-		return "dbt"
-	}
-	return c.Executable
-}
-
 func (c *Config) windowVars() (start, end string) {
 	start, end = c.PartitionVars.Start, c.PartitionVars.End
 	if start == "" {
@@ -196,12 +191,8 @@ func (c Config) resolved(projectDir string) (Config, error) {
 	} else {
 		c.Manifest = abs(c.Manifest)
 	}
-	// An executable given as a path ("./venv/bin/dbt") resolves like the
-	// other paths; a bare name is looked up on PATH.
-	if strings.ContainsRune(c.Executable, filepath.Separator) {
-		c.Executable = abs(c.Executable)
-	}
+	// executable: wins, then .venv/bin of the project or repository, then PATH.
+	c.Executable = toolpath.Find(base, c.Executable, "dbt").Path
 	c.Command = c.command()
-	c.Executable = c.executable()
 	return c, nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/eltproject/elt/integrations/command"
 	mdlt "github.com/eltproject/elt/manifest/dlt"
 	tdlt "github.com/eltproject/elt/translator/dlt"
+
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // Environment the pipeline command gets besides the engine's (resources,
@@ -93,8 +95,8 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	}
 	start := time.Now()
 	_, err = command.Run(ctx, &command.Proc{
-		Argv:   r.cfg.Command.Argv,
-		Shell:  r.cfg.Command.Shell,
+		Argv:   toolpath.Argv(r.projectDir, r.cfg.Command.Argv),
+		Shell:  toolpath.Shell(r.projectDir, r.cfg.Command.Shell),
 		Dir:    dir,
 		Env:    r.env(req, name, selected, eventsPath),
 		Output: req.Log,

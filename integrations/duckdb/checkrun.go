@@ -79,13 +79,18 @@ func (r *checkRunner) RunCheck(ctx context.Context, req *engine.CheckRequest) (e
 	}
 	defer db.Close()
 	defer conn.Close()
+	catalog, err := currentCatalog(ctx, conn)
+	if err != nil {
+		return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: %w", key, req.Check.Name, err)
+	}
+	rel = rel.in(catalog)
 	e := &checkEval{
 		s:   session{db: conn, key: key},
 		c:   c,
 		rel: rel,
 		env: &renderEnv{
 			this:      rel,
-			ref:       func(k asset.Key) string { return Relation(k, "") },
+			ref:       func(k asset.Key) string { return keyRelation(k).in(catalog).String() },
 			partition: req.Partition,
 			env:       os.LookupEnv,
 		},

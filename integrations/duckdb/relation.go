@@ -1,6 +1,8 @@
 package duckdb
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -34,6 +36,26 @@ func (r relation) schemaRef() string {
 		return quoteIdent(r.Catalog) + "." + quoteIdent(r.Schema)
 	}
 	return quoteIdent(r.Schema)
+}
+
+// in qualifies r with catalog when its schema has the catalog's name. A
+// DuckDB file's catalog is named after the file (data/raw.duckdb is "raw"),
+// so for an asset key raw/orders in raw.duckdb, "raw"."orders" would be
+// "Ambiguous reference to catalog or schema"; "raw"."raw"."orders" is not.
+func (r relation) in(catalog string) relation {
+	if r.Catalog == "" && catalog != "" && strings.EqualFold(r.Schema, catalog) {
+		r.Catalog = catalog
+	}
+	return r
+}
+
+// currentCatalog returns the name of the database conn works in.
+func currentCatalog(ctx context.Context, conn *sql.Conn) (string, error) {
+	var name string
+	if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
+		return "", fmt.Errorf("duckdb: current_database(): %w", err)
+	}
+	return name, nil
 }
 
 // keyRelation derives the relation of an asset key: one part is a table in

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -211,6 +212,12 @@ func (c ResourceConfig) open(ctx context.Context, projectDir string) (*sql.DB, *
 	wait := c.LockTimeout
 	if wait == 0 {
 		wait = DefaultLockTimeout
+	}
+	// A new file's folder may not exist yet (data/ in a fresh clone).
+	if path := c.AbsPath(projectDir); !c.ReadOnly && !strings.HasPrefix(c.Path, ":memory:") {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("open duckdb %s: %w", path, err)
+		}
 	}
 	deadline := time.Now().Add(wait)
 	delay := 50 * time.Millisecond

@@ -113,9 +113,10 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		res = req.Resources
 	}
 	type opened struct {
-		db   *sql.DB
-		conn *sql.Conn
-		rc   ResourceConfig
+		db      *sql.DB
+		conn    *sql.Conn
+		rc      ResourceConfig
+		catalog string
 	}
 	conns := map[string]opened{}
 	defer func() {
@@ -146,10 +147,16 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 			if err != nil {
 				return fail(fmt.Errorf("asset %s: %w", key, err))
 			}
-			o = opened{db, conn, rc}
+			catalog, err := currentCatalog(ctx, conn)
+			if err != nil {
+				conn.Close()
+				db.Close()
+				return fail(fmt.Errorf("asset %s: %w", key, err))
+			}
+			o = opened{db, conn, rc, catalog}
 			conns[name] = o
 		}
-		md, err := r.materialize(ctx, o.conn, key, cfg, req, dir)
+		md, err := r.materialize(ctx, o.conn, o.catalog, key, cfg, req, dir)
 		if err != nil {
 			return fail(err)
 		}
@@ -160,12 +167,13 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 }
 
 // materialize runs one asset and returns its metadata.
-func (r *runner) materialize(ctx context.Context, conn *sql.Conn, key asset.Key, cfg AssetConfig, req *engine.Request, dir string) (map[string]any, error) {
+func (r *runner) materialize(ctx context.Context, conn *sql.Conn, catalog string, key asset.Key, cfg AssetConfig, req *engine.Request, dir string) (map[string]any, error) {
 	start := time.Now()
 	rel, err := resolveRelation(key, cfg.Relation)
 	if err != nil {
 		return nil, fmt.Errorf("asset %s: %w", key, err)
 	}
+	rel = rel.in(catalog)
 	s := session{db: conn, key: key, log: req.Log}
 	md := map[string]any{"relation": rel.String(), "materialize": cfg.materialize()}
 	if err := ensureSchema(ctx, s, rel); err != nil {
@@ -180,7 +188,7 @@ func (r *runner) materialize(ctx context.Context, conn *sql.Conn, key asset.Key,
 			return nil, err
 		}
 		md["import_path"] = cfg.Import.Path
-	} else if err := r.runSQL(ctx, conn, s, rel, cfg, req, dir, md); err != nil {
+	} else if err := r.runSQL(ctx, conn, s, rel, catalog, cfg, req, dir, md); err != nil {
 		return nil, err
 	}
 	if err := describe(ctx, s, rel, md); err != nil {
@@ -190,7 +198,7 @@ func (r *runner) materialize(ctx context.Context, conn *sql.Conn, key asset.Key,
 	return md, nil
 }
 
-func (r *runner) runSQL(ctx context.Context, conn *sql.Conn, s session, rel relation, cfg AssetConfig, req *engine.Request, dir string, md map[string]any) error {
+func (r *runner) runSQL(ctx context.Context, conn *sql.Conn, s session, rel relation, catalog string, cfg AssetConfig, req *engine.Request, dir string, md map[string]any) error {
 	text, file, err := cfg.LoadSQL(dir)
 	if err != nil {
 		return fmt.Errorf("asset %s: %w", s.key, err)
@@ -210,7 +218,7 @@ func (r *runner) runSQL(ctx context.Context, conn *sql.Conn, s session, rel rela
 	if env == nil {
 		env = os.Environ()
 	}
-	renv := &renderEnv{this: rel, ref: r.refRelation(req), partition: req.Partition, env: lookupEnv(env)}
+	renv := &renderEnv{this: rel, ref: r.refRelation(req, catalog), partition: req.Partition, env: lookupEnv(env)}
 	mat := cfg.materialize()
 	if mat != MaterializeScript && len(stmts) != 1 {
 		return fmt.Errorf("asset %s: %s: materialize: %s takes one SELECT, found %d statements (use materialize: script to run several)", s.key, where, mat, len(stmts))
@@ -266,20 +274,23 @@ func (r *runner) runSQL(ctx context.Context, conn *sql.Conn, s session, rel rela
 
 // refRelation resolves {{ ref("a/b") }}: a configured duckdb asset's
 // relation, else the relation metadata of a spec in the request, else the
-// relation derived from the key.
-func (r *runner) refRelation(req *engine.Request) func(asset.Key) string {
+// relation derived from the key; qualified with catalog where needed.
+func (r *runner) refRelation(req *engine.Request, catalog string) func(asset.Key) string {
 	return func(k asset.Key) string {
 		if c, ok := r.assets[k]; ok {
+			if rel, err := resolveRelation(k, c.Relation); err == nil {
+				return rel.in(catalog).String()
+			}
 			return Relation(k, c.Relation)
 		}
 		if sp := req.Specs[k]; sp != nil {
 			if v, ok := sp.Metadata["relation"].(string); ok && v != "" {
 				if rel, err := parseRelation(v); err == nil {
-					return rel.String()
+					return rel.in(catalog).String()
 				}
 			}
 		}
-		return Relation(k, "")
+		return keyRelation(k).in(catalog).String()
 	}
 }
 

@@ -25,6 +25,8 @@ import (
 	"github.com/eltproject/elt/integrations/duckdb"
 	manifest "github.com/eltproject/elt/manifest/sling"
 	translator "github.com/eltproject/elt/translator/sling"
+
+	"github.com/eltproject/elt/internal/toolpath"
 )
 
 // Config is one entry of the sling: list in elt.yaml.
@@ -107,16 +109,10 @@ func (c *Config) FamilyName() string {
 	return "sling:" + c.Replication
 }
 
-// executable returns the sling binary: a bare name is looked up on PATH,
-// a relative path resolves against the project folder.
+// executable returns the sling binary (package toolpath: executable:, then
+// .venv/bin of the project or repository, then PATH).
 func (c *Config) executable(projectDir string) string {
-	switch {
-	case c.Executable == "":
-		return "sling"
-	case strings.Contains(c.Executable, "/") && !filepath.IsAbs(c.Executable):
-		return filepath.Join(projectDir, c.Executable)
-	}
-	return c.Executable
+	return toolpath.Find(projectDir, c.Executable, "sling").Path
 }
 
 // Validate reports problems found without reading files.

@@ -324,6 +324,8 @@ func connectionEnv(cfg *Config, rep *manifest.Replication, resources map[string]
 				m[k] = v
 			}
 			if res.Type == "duckdb" && m["copy_method"] == "" {
+				// Sling's default streams rows to duckdb over HTTP, which
+				// needs the httpfs extension (a download); files need none.
 				m["copy_method"] = "csv_files"
 			}
 			b, err := json.Marshal(m)

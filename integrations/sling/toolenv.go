@@ -1,6 +1,7 @@
 package sling
 
 import (
+	"github.com/eltproject/elt/internal/toolpath"
 	"net/url"
 	"os"
 	"os/exec"
@@ -59,14 +60,17 @@ func toolEnv(base []string, projectDir, stepDir, exe string, duck bool) []string
 	return out
 }
 
-// duckdbCLI finds the duckdb program Sling should drive: the project's
-// .venv/bin/duckdb (where `make tools` puts it), the duckdb beside the
+// duckdbCLI finds the duckdb program Sling should drive: .venv/bin/duckdb of
+// the project or a folder above it in its repository (where `make tools`
+// puts it; the same lookup as every tool, package toolpath), the duckdb beside the
 // sling program, or duckdb on the step's PATH. "" when there is none; Sling
 // then downloads its own.
 func duckdbCLI(base []string, projectDir, exe string) string {
 	var cands []string
 	if projectDir != "" {
-		cands = append(cands, filepath.Join(projectDir, ".venv", "bin", "duckdb"))
+		if t := toolpath.Find(projectDir, "", "duckdb"); t.Source == toolpath.FromVenv {
+			cands = append(cands, t.Path)
+		}
 	}
 	if strings.Contains(exe, string(filepath.Separator)) {
 		cands = append(cands, filepath.Join(filepath.Dir(exe), "duckdb"))
