@@ -40,8 +40,11 @@ func (p *Project) validateLimits(root *yaml.Node, probs *problems) {
 	sort.Strings(fams)
 	for _, n := range fams {
 		for _, pool := range p.Families[n].Pools {
-			if _, ok := p.Config.Pools[pool]; ok || strings.HasPrefix(pool, "duckdb:") {
-				continue // duckdb:<path> pools are elt's own, one writer per file
+			if _, ok := p.Config.Pools[pool]; ok || strings.HasPrefix(pool, "duckdb:") || pool == n {
+				// duckdb:<path> pools are elt's own, one writer per file; a pool
+				// named after its family is the integration's own lock (a dlt
+				// pipeline never runs twice at once).
+				continue
 			}
 			line, ok := assetLine[n]
 			if !ok {
