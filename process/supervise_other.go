@@ -1,0 +1,30 @@
+//go:build !linux
+
+package process
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+const supported = false
+
+// Supervise prepares cmd to run in its own process group. Outside Linux
+// there is no supervisor: the group is ended on timeout and cancellation,
+// but a descendant that leaves the group (setsid) or a process whose elt
+// was SIGKILLed is not tracked.
+func Supervise(cmd *exec.Cmd, grace time.Duration) bool {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return false
+}
+
+func supervise(string, []string) int {
+	fmt.Fprintln(os.Stderr, supervisorTag+"supervision needs Linux")
+	return exitStartFailed
+}
+
+// Descendants is not available outside Linux.
+func Descendants(root int) []int { return nil }
