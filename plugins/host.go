@@ -24,6 +24,7 @@ import (
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/plugins/sdk"
+	"github.com/eltproject/elt/process"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 )
@@ -73,6 +74,10 @@ func (p PluginRef) argv() ([]string, error) {
 	return nil, fmt.Errorf("plugin %s: neither path nor builtin is set", p.label())
 }
 
+// pluginGrace is how long the supervisor gives a plugin (and what it
+// started) between SIGTERM and SIGKILL when elt dies.
+const pluginGrace = 2 * time.Second
+
 // startTimeout bounds the handshake of a plugin that never answers.
 const startTimeout = 30 * time.Second
 
@@ -101,6 +106,10 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	tail := newTailWriter(out, secrets)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	// Like every process elt starts: its own process group and, on Linux,
+	// a supervisor, so the plugin and anything it starts die with the
+	// step or with elt.
+	process.Supervise(cmd, pluginGrace)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake(),
 		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.GRPCPlugin{}},
