@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKillNineLeavesNoOrphans kills elt with SIGKILL while a step runs a
+// tree of processes: background `sleep`s, a double fork and a setsid
+// escapee, all holding a lock on copy.lock. None may survive elt, and
+// `elt run --from-failure` must not run the step beside a surviving copy.
+func TestKillNineLeavesNoOrphans(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs Linux /proc")
+	}
+	dir := newProject(t, `
+name: orphans
+assets:
+  - {key: first, command: "true"}
+  - key: second
+    deps: [first]
+    command: |
+      flock -n copy.lock sh -c 'sleep 600 & sh -c "sleep 600 &"; setsid sh -c "sleep 600" & touch second.started; wait' || { echo a second copy is running >&2; exit 1; }
+`)
+	dir, _ = filepath.EvalSymlinks(dir)
+	t.Cleanup(func() { killSleeps(t, dir) })
+	cmd := eltCmd(t, dir, "run")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitForFile(t, cmd, filepath.Join(dir, "second.started"))
+	before := stepProcesses(dir)
+	if len(before) < 4 {
+		t.Fatalf("the step started only %v", before)
+	}
+	// kill -9 elt alone: its step's processes are not told.
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	var left []int
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		left = stepProcesses(dir)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("step processes before kill -9: %d, orphans after: %d", len(before), len(left))
+	if len(left) > 0 {
+		t.Fatalf("%d processes outlived elt: %s", len(left), describe(left))
+	}
+	out, _, code := elt(t, dir, "runs", "list", "-o", "json")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	var runs []map[string]any
+	mustJSON(t, out, &runs)
+	if len(runs) != 1 {
+		t.Fatalf("runs %v", runs)
+	}
+	id, _ := runs[0]["id"].(string)
+	if err := os.WriteFile(filepath.Join(dir, "elt.yaml"), []byte(`
+name: orphans
+assets:
+  - {key: first, command: "true"}
+  - {key: second, deps: [first], command: "flock -n copy.lock true || { echo a second copy is running >&2; exit 1; }"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	evs, code := runEvents(t, dir, "--from-failure", id)
+	if st := assetStatus(evs); code != 0 || st["second"] != "materialized" {
+		t.Fatalf("resume: exit %d, %v", code, st)
+	}
+}
+
+// stepProcesses lists live processes whose working folder is dir (every
+// process a step of that project started), other than this test.
+func stepProcesses(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || isZombie(pid) {
+			continue
+		}
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err == nil && cwd == dir {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func describe(pids []int) string {
+	var b strings.Builder
+	for _, p := range pids {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		fmt.Fprintf(&b, "\n  %d %s", p, strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
+	return b.String()
+}
