@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/process"
 )
 
 // TimeoutError says which step timed out and after how long.
@@ -296,6 +297,11 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 		if ev.Type == CheckEvaluated {
 			x.noteCheck(ev)
 		}
+	}
+	if pr, ok := x.e.Recorder.(ProcessRecorder); ok {
+		rctx = process.WithStartHook(rctx, func(pgid int) {
+			_ = pr.RecordProcess(context.WithoutCancel(ctx), x.opts.RunID, st.ID, attempt, pgid)
+		})
 	}
 	runErr := fam.Runner.Run(rctx, req, emit)
 	lw.flush()

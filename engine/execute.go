@@ -21,6 +21,14 @@ type Recorder interface {
 	Record(ctx context.Context, ev Event) error
 }
 
+// ProcessRecorder is a Recorder that also records the process group (the
+// supervisor, on Linux) of every process a step attempt starts, so that the
+// processes of a run whose elt died can be found and ended before its
+// locks are freed.
+type ProcessRecorder interface {
+	RecordProcess(ctx context.Context, runID, stepID string, attempt, pgid int) error
+}
+
 // BatchRecorder is a Recorder that can make several events durable in one
 // commit; the engine uses it for events that happen together.
 type BatchRecorder interface {

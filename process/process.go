@@ -161,6 +161,7 @@ func Run(ctx context.Context, p *Proc) (Result, error) {
 	if p.OnStart != nil {
 		p.OnStart(pgid)
 	}
+	Started(ctx, pgid)
 	done := make(chan struct{})
 	killed := make(chan struct{})
 	go func() {

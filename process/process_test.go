@@ -110,7 +110,8 @@ func TestTimeoutKillsSetsidEscapee(t *testing.T) {
 func TestStepEndKillsEscapees(t *testing.T) {
 	requireSupervisor(t)
 	pidFile := filepath.Join(t.TempDir(), "pids")
-	if _, err := Run(context.Background(), &Proc{Shell: escapees(pidFile)}); err != nil {
+	script := escapees(pidFile) + "\nwhile [ $(wc -l < " + pidFile + ") -lt 3 ]; do sleep 0.01; done"
+	if _, err := Run(context.Background(), &Proc{Shell: script}); err != nil {
 		t.Fatal(err)
 	}
 	assertGone(t, readPids(t, pidFile, 3), time.Second)
@@ -235,7 +236,7 @@ func assertGone(t *testing.T, pids []int, wait time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for _, pid := range pids {
-		for alive(pid) {
+		for liveProcess(pid) {
 			if time.Now().After(deadline) {
 				t.Errorf("process %d outlived its step", pid)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -246,8 +247,8 @@ func assertGone(t *testing.T, pids []int, wait time.Duration) {
 	}
 }
 
-// alive reports a live, not zombie, process.
-func alive(pid int) bool {
+// liveProcess reports a live, not zombie, process.
+func liveProcess(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {
 		return false
 	}

@@ -66,6 +66,22 @@ assets:
 		t.Fatalf("runs %v", runs)
 	}
 	id, _ := runs[0]["id"].(string)
+	// runs show: the step that was running is failed, saying why, and the
+	// run lasted until its last heartbeat (it started less than the
+	// heartbeat interval before the kill), not until it was noticed.
+	show, _, _ := elt(t, dir, "runs", "show", id, "-o", "json")
+	var d runDetail
+	mustJSON(t, show, &d)
+	steps := map[string]string{}
+	for _, s := range d.Steps {
+		steps[s.StepID] = s.Status + ": " + s.Error
+	}
+	if steps["second"] != "failed: elt process died" || d.Run.Status != "failed" {
+		t.Errorf("runs show of the reaped run: %s, steps %v", d.Run.Status, steps)
+	}
+	if dur := d.Run.EndedAt.Sub(d.Run.StartedAt); dur < 0 || dur > 5*time.Second {
+		t.Errorf("reaped run lasted %s: want up to its last heartbeat", dur)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "elt.yaml"), []byte(`
 name: orphans
 assets:
