@@ -107,12 +107,10 @@ type execution struct {
 	assets  map[asset.Key]string // final status per asset
 	blocked map[asset.Key]bool   // materialized but a blocking check failed
 	steps   map[string]string
-	pending map[string]int // unfinished upstream steps per step
 	down    map[string][]*Step
 	stepOf  map[asset.Key]*Step // the planned step of each asset
 	checks  []Event
 	firstEr error
-	wg      sync.WaitGroup
 	cancel  context.CancelCauseFunc
 	recErr  error
 	obsMu   sync.Mutex // serializes Engine.Observe
@@ -129,7 +127,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	x := &execution{
 		e: e, opts: opts, plan: plan,
 		assets: map[asset.Key]string{}, blocked: map[asset.Key]bool{},
-		steps: map[string]string{}, pending: map[string]int{}, down: map[string][]*Step{}, stepOf: map[asset.Key]*Step{},
+		steps: map[string]string{}, down: map[string][]*Step{}, stepOf: map[asset.Key]*Step{},
 		pools: map[string]*semaphore.Weighted{},
 	}
 	conc := e.Concurrency
@@ -141,13 +139,16 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if pools == nil {
 		pools = NewPoolSet()
 	}
-	for _, st := range plan.Steps {
+	ids := make([]string, len(plan.Steps))
+	deps := make(map[string][]string, len(plan.Steps))
+	byID := make(map[string]*Step, len(plan.Steps))
+	for i, st := range plan.Steps {
 		for _, p := range st.Pools {
 			if x.pools[p] == nil {
 				x.pools[p] = pools.get(p, e.PoolLimits[p])
 			}
 		}
-		x.pending[st.ID] = len(st.Deps)
+		ids[i], deps[st.ID], byID[st.ID] = st.ID, st.Deps, st
 		for _, k := range st.Assets {
 			x.stepOf[k] = st
 		}
@@ -163,12 +164,13 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	defer cancel(nil)
 	x.cancel = cancel
 	x.emit(ctx, Event{Type: RunStarted, Metadata: map[string]any{"steps": len(plan.Steps), "assets": plan.AssetCount()}})
-	for _, st := range plan.Steps {
-		if len(st.Deps) == 0 {
-			x.launch(ctx, st)
-		}
-	}
-	x.wg.Wait()
+	RunDAG(ids, deps, func(id string) {
+		st := byID[id]
+		status := x.runStep(ctx, st)
+		x.mu.Lock()
+		x.steps[st.ID] = status
+		x.mu.Unlock()
+	})
 	res := &Result{RunID: opts.RunID, Assets: x.assets, Steps: x.steps, FailedChecks: x.checks, Duration: e.now().Sub(start), Err: x.firstEr}
 	res.Status = StatusSucceeded
 	for _, s := range x.steps {
@@ -317,33 +319,6 @@ func redactMap(r func(string) string, m map[string]any) map[string]any {
 		}
 	}
 	return out
-}
-
-func (x *execution) launch(ctx context.Context, st *Step) {
-	x.wg.Add(1)
-	go func() {
-		defer x.wg.Done()
-		status := x.runStep(ctx, st)
-		x.finish(ctx, st, status)
-	}()
-}
-
-// finish records a step's final status and launches steps that were only
-// waiting for it.
-func (x *execution) finish(ctx context.Context, st *Step, status string) {
-	x.mu.Lock()
-	x.steps[st.ID] = status
-	var ready []*Step
-	for _, d := range x.down[st.ID] {
-		x.pending[d.ID]--
-		if x.pending[d.ID] == 0 {
-			ready = append(ready, d)
-		}
-	}
-	x.mu.Unlock()
-	for _, d := range ready {
-		x.launch(ctx, d)
-	}
 }
 
 // runnable splits a step's assets into those whose in-plan upstream assets

@@ -131,6 +131,10 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 		client.Kill()
 		return nil, s.failure("starting", err)
 	}
+	if cmd.Process != nil {
+		// Recorded with the step, so a dead run's plugin can be found.
+		process.Started(ctx, cmd.Process.Pid)
+	}
 	raw, err := rpc.Dispense(sdk.PluginName)
 	if err != nil {
 		client.Kill()
