@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/eltproject/elt/engine"
@@ -86,16 +87,16 @@ func endProcesses(tx *sql.Tx, runID string, eltPid int) (int, error) {
 	return len(left), nil
 }
 
-// failRunningSteps ends the attempts of runID still marked running: failed,
-// with DiedReason, at the run's last sign of life.
-func failRunningSteps(tx *sql.Tx, runID string, at time.Time) error {
+// endRunningSteps ends the attempts of runID still marked running with
+// status and why, at time at.
+func endRunningSteps(tx *sql.Tx, runID string, at time.Time, status, why string) error {
 	rows, err := tx.Query(`SELECT step_id, attempt FROM step_attempts WHERE run_id = ? AND status = ?`, runID, engine.StatusRunning)
 	if err != nil {
 		return err
 	}
 	var evs []engine.Event
 	for rows.Next() {
-		ev := engine.Event{Type: engine.StepFailed, Time: at, RunID: runID, Status: engine.StatusFailed, Message: DiedReason}
+		ev := engine.Event{Type: engine.StepFailed, Time: at, RunID: runID, Status: status, Message: why}
 		if err := rows.Scan(&ev.StepID, &ev.Attempt); err != nil {
 			rows.Close()
 			return err
@@ -116,6 +117,41 @@ func failRunningSteps(tx *sql.Tx, runID string, at time.Time) error {
 		if err := applyStep(tx, ev); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// AbortRun ends runID at once, for an elt that stops without waiting for
+// its steps (a second Ctrl-C): the processes its steps started are killed
+// without a grace period, then its running steps and the run end with
+// status (canceled or failed) and why, and its locks are freed.
+func (s *SQLite) AbortRun(ctx context.Context, runID, status, why string) error {
+	groups, err := s.StepProcesses(ctx, runID)
+	if err != nil {
+		return err
+	}
+	process.EndRun(groups, os.Getpid(), "ELT_RUN_ID="+runID, 0)
+	now := s.now()
+	typ := engine.RunFailed
+	if status == engine.StatusCanceled {
+		typ = engine.RunCanceled
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		if err := endRunningSteps(tx, runID, now, status, why); err != nil {
+			return err
+		}
+		ev := engine.Event{Type: typ, Time: now, RunID: runID, Status: status, Message: why}
+		body, err := eventJSON(ev)
+		if err != nil {
+			return err
+		}
+		if err := insertEvent(tx, ev, body); err != nil {
+			return err
+		}
+		return endRun(tx, runID, status, unixNano(now))
+	})
+	if err != nil {
+		return fmt.Errorf("abort run %s: %w", runID, err)
 	}
 	return nil
 }

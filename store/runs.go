@@ -126,7 +126,7 @@ func (s *SQLite) ReapDeadRuns(ctx context.Context, staleAfter time.Duration) ([]
 			}
 			// The run died at its last sign of life, not when noticed.
 			died := fromUnixNano(c.beat)
-			if err := failRunningSteps(tx, c.id, died); err != nil {
+			if err := endRunningSteps(tx, c.id, died, engine.StatusFailed, DiedReason); err != nil {
 				return err
 			}
 			ev := engine.Event{Type: engine.RunFailed, Time: died, RunID: c.id, Status: engine.StatusFailed, Message: c.why}

@@ -98,10 +98,14 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	opts.Partition, opts.FromFailure = o.partition, o.fromFailure
 	opts.Concurrency, opts.FailFast = o.concurrency, o.failFast
 	opts.Observe = func(ev engine.Event) {
+		if ev.Type == engine.RunStarted {
+			e.interrupts.setAbort(abortRun(st, ev.RunID))
+		}
 		col.Add(ev)
 		view.observe(ev)
 	}
 	res, err := p.Run(ctx, st, opts)
+	e.interrupts.setAbort(nil)
 	view.close()
 	if err != nil {
 		return err

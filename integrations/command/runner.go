@@ -101,12 +101,10 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 	}
 	_, runErr := Run(ctx, p)
 	evs, raws, perr := ReadEventsFile(eventsPath, def)
-	for _, ev := range evs {
-		emit(ev)
-	}
 	for _, r := range raws {
-		emit(engine.LogLine(fmt.Sprintf("%s:%d: ignored an event of unknown type %q (known: materialization, check, log, failure)", eventsPath, r.Line, r.Type)))
+		evs = append(evs, engine.LogLine(fmt.Sprintf("%s:%d: ignored an event of unknown type %q (known: materialization, check, log, failure)", eventsPath, r.Line, r.Type)))
 	}
+	req.EmitAll(emit, evs)
 	if runErr != nil {
 		return runErr
 	}
