@@ -13,6 +13,10 @@ import (
 // then the program's argv.
 const envSupervisor = "ELT_PROCESS_SUPERVISOR"
 
+// EnvSupervise set to "0" turns the supervisor off (processes still get
+// their own process group, timeouts and grace periods).
+const EnvSupervise = "ELT_SUPERVISE"
+
 // exitStartFailed is the supervisor's exit code when it could not start
 // the program; its stderr then ends with a line starting supervisorTag.
 const exitStartFailed = 127
@@ -29,7 +33,7 @@ var enabled bool
 func Main() {
 	v, ok := os.LookupEnv(envSupervisor)
 	if !ok {
-		enabled = supported
+		enabled = supported && os.Getenv(EnvSupervise) != "0"
 		return
 	}
 	os.Exit(supervise(v, os.Args[1:]))
