@@ -110,7 +110,6 @@ func (p *Proc) grace() time.Duration {
 // context that ends first ends the process (SIGTERM, grace, SIGKILL) and
 // returns the context's error (its cause, for timeouts).
 func Run(ctx context.Context, p *Proc) (Result, error) {
-	start := time.Now()
 	var argv []string
 	switch {
 	case p.Shell != "":
@@ -120,14 +119,6 @@ func Run(ctx context.Context, p *Proc) (Result, error) {
 	default:
 		return Result{ExitCode: -1}, errors.New("no command to run")
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = p.Dir
-	cmd.Env = p.Env
-	supervised := Supervise(cmd, p.grace())
-	// A background child (`server &`) keeps the output pipes open after
-	// the step's own process exits; stop waiting for them soon after, and
-	// the group kill below ends the child.
-	cmd.WaitDelay = time.Second
 	tail := newTail(p.TailLines)
 	lw := &lineWriter{onLine: func(l string) {
 		tail.add(l)
@@ -152,7 +143,40 @@ func Run(ctx context.Context, p *Proc) (Result, error) {
 	// One writer for both streams keeps their interleaving; os/exec copies
 	// each through its own goroutine, so serialize writes.
 	sw := &syncWriter{w: out}
-	cmd.Stdout, cmd.Stderr = sw, sw
+	res, err, served := runServed(ctx, p, argv, sw)
+	if !served {
+		res, err = runDirect(ctx, p, argv, sw)
+	}
+	lw.flush()
+	res.Tail = tail.lines()
+	if err != nil {
+		return res, err
+	}
+	if res.Canceled {
+		if c := context.Cause(ctx); c != nil {
+			return res, c
+		}
+		return res, ctx.Err()
+	}
+	if res.ExitCode != 0 {
+		return res, &ExitError{Code: res.ExitCode, Tail: res.Tail}
+	}
+	return res, nil
+}
+
+// runDirect starts argv itself: in its own process group, under a
+// supervisor of its own when Supervise provides one.
+func runDirect(ctx context.Context, p *Proc, argv []string, out io.Writer) (Result, error) {
+	start := time.Now()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = p.Dir
+	cmd.Env = p.Env
+	supervised := Supervise(cmd, p.grace())
+	// A background child (`server &`) keeps the output pipes open after
+	// the step's own process exits; stop waiting for them soon after, and
+	// the group kill below ends the child.
+	cmd.WaitDelay = time.Second
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Stdin = p.Stdin
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("start %s: %w", argv[0], err)
@@ -190,36 +214,25 @@ func Run(ctx context.Context, p *Proc) (Result, error) {
 	}()
 	werr := cmd.Wait()
 	close(done)
-	if errors.Is(werr, exec.ErrWaitDelay) {
-		// The step exited; only a background child still held the
-		// output open. That child goes with the group below.
-		werr = nil
-	}
 	// Whatever the leader left in its group (background children of a
 	// shell script) goes with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	lw.flush()
-	res := Result{ExitCode: cmd.ProcessState.ExitCode(), Duration: time.Since(start), Tail: tail.lines(), Pgid: pgid}
+	res := Result{ExitCode: cmd.ProcessState.ExitCode(), Duration: time.Since(start), Pgid: pgid}
 	select {
 	case <-killed:
 		res.Canceled = true
-		if c := context.Cause(ctx); c != nil {
-			return res, c
-		}
-		return res, ctx.Err()
+		return res, nil
 	default:
 	}
-	if werr != nil {
+	if werr != nil && !errors.Is(werr, exec.ErrWaitDelay) {
 		var ee *exec.ExitError
-		if errors.As(werr, &ee) {
-			if res.ExitCode == exitStartFailed && supervised {
-				// The supervisor could not start the program; its
-				// message is the last line of output.
-				return res, fmt.Errorf("start %s: %s", argv[0], strings.Join(res.Tail, "; "))
-			}
-			return res, &ExitError{Code: res.ExitCode, Tail: res.Tail}
+		if !errors.As(werr, &ee) {
+			return res, werr
 		}
-		return res, werr
+		if res.ExitCode == exitStartFailed && supervised {
+			// The supervisor could not start the program; it said why.
+			return res, fmt.Errorf("start %s: supervisor could not start it", argv[0])
+		}
 	}
 	return res, nil
 }

@@ -18,7 +18,10 @@ func EndRun(groups []int, parent int, marker string, grace time.Duration) []int 
 	targets := func() []int {
 		var out []int
 		for _, g := range groups {
-			if isSupervisorOf(g, parent) && alive(g) {
+			// A recorded group is a supervisor of that elt, or a
+			// program carrying the run's marker; anything else is a
+			// recycled pid and left alone.
+			if alive(g) && (isSupervisorOf(g, parent) || (marker != "" && hasEnv(g, []byte(marker)))) {
 				out = append(out, g)
 				out = append(out, Descendants(g)...)
 			}

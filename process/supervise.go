@@ -23,6 +23,10 @@ const exitStartFailed = 127
 
 const supervisorTag = "elt supervisor: "
 
+// servePrefix starts the value of envSupervisor for the run supervisor,
+// which starts programs on request (see server).
+const servePrefix = "serve:"
+
 // enabled is set by Main: only a binary that runs Main early can serve as
 // its own supervisor.
 var enabled bool
@@ -35,6 +39,9 @@ func Main() {
 	if !ok {
 		enabled = supported && os.Getenv(EnvSupervise) != "0"
 		return
+	}
+	if rest, ok := strings.CutPrefix(v, servePrefix); ok {
+		os.Exit(serveMain(rest))
 	}
 	os.Exit(supervise(v, os.Args[1:]))
 }

@@ -3,7 +3,9 @@
 package process
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -32,3 +34,12 @@ func Descendants(root int) []int { return nil }
 // EndRun cannot find a dead run's processes outside Linux: it does nothing
 // and reports none left.
 func EndRun(groups []int, parent int, marker string, grace time.Duration) []int { return nil }
+
+func serveMain(string) int {
+	fmt.Fprintln(os.Stderr, supervisorTag+"supervision needs Linux")
+	return exitStartFailed
+}
+
+func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (Result, error, bool) {
+	return Result{}, nil, false
+}
