@@ -1,14 +1,20 @@
 // Package process is the one way elt starts a subprocess: step commands
 // (and through them the dbt, Sling and dlt runners), notification commands
-// and plugin processes. A process runs in its own process group; on Linux,
-// once the binary has called Main, it also runs under a per-process
-// supervisor (the elt binary itself, re-executed) that is a child subreaper
-// with a parent-death signal, so that every descendant — including ones
-// that called setsid or double-forked — dies when the process ends, times
-// out, is canceled, or when elt dies by any signal, SIGKILL included.
+// and plugin processes.
 //
-// Ending a process is always SIGTERM, a grace period, then SIGKILL, and
-// a process is always waited for, so no zombie or orphan is left behind.
+// On Linux, once the binary has called Main, programs run under a
+// supervisor: the elt binary re-executed, a child subreaper (orphans of
+// everything it started are re-parented to it, setsid and double-forked
+// ones included) with a parent-death signal (it gets SIGTERM when elt dies,
+// by SIGKILL too, and then ends everything). Steps share one run
+// supervisor per elt process, started on first use, which starts each
+// program on request and kills what a program left behind when it exits
+// (found by the ELT_PROCESS_TAG variable its descendants inherit); a
+// plugin, started by go-plugin, gets a supervisor of its own (Supervise).
+// Elsewhere a program runs in its own process group only.
+//
+// Ending a program is always SIGTERM to it and everything it started, a
+// grace period, then SIGKILL, and it is always waited for.
 package process
 
 import (

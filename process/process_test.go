@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +20,13 @@ import (
 // value under Run and wait (the test then SIGKILLs it).
 const envFakeElt = "ELT_PROCESS_TEST_FAKE_ELT"
 
+// envNoServer makes the fake elt start a supervisor per program.
+const envNoServer = "ELT_PROCESS_TEST_NO_SERVER"
+
 func TestMain(m *testing.M) {
 	Main()
 	if script := os.Getenv(envFakeElt); script != "" {
+		noServer = os.Getenv(envNoServer) == "true"
 		_, _ = Run(context.Background(), &Proc{Shell: script, Grace: 300 * time.Millisecond})
 		os.Exit(0)
 	}
@@ -93,28 +98,30 @@ func TestRedactorSeesEveryLine(t *testing.T) {
 // TestTimeoutKillsSetsidEscapee: a child that left the process group
 // (setsid) and a double-forked grandchild die at the step's timeout.
 func TestTimeoutKillsSetsidEscapee(t *testing.T) {
-	requireSupervisor(t)
-	pidFile := filepath.Join(t.TempDir(), "pids")
-	script := escapees(pidFile) + "; sleep 600"
-	ctx, cancel := context.WithTimeoutCause(context.Background(), 300*time.Millisecond, errors.New("asset x timed out after 300ms"))
-	defer cancel()
-	res, err := Run(ctx, &Proc{Shell: script, Grace: 200 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "timed out") || !res.Canceled {
-		t.Fatalf("err = %v, res %+v", err, res)
-	}
-	assertGone(t, readPids(t, pidFile, 3), time.Second)
+	forEachSupervisor(t, func(t *testing.T) {
+		pidFile := filepath.Join(t.TempDir(), "pids")
+		script := escapees(pidFile) + "; sleep 600"
+		ctx, cancel := context.WithTimeoutCause(context.Background(), 300*time.Millisecond, errors.New("asset x timed out after 300ms"))
+		defer cancel()
+		res, err := Run(ctx, &Proc{Shell: script, Grace: 200 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "timed out") || !res.Canceled {
+			t.Fatalf("err = %v, res %+v", err, res)
+		}
+		assertGone(t, readPids(t, pidFile, 3), time.Second)
+	})
 }
 
 // TestStepEndKillsEscapees: the step exits 0 but left a setsid child and
 // a double-forked one behind; both die with the step.
 func TestStepEndKillsEscapees(t *testing.T) {
-	requireSupervisor(t)
-	pidFile := filepath.Join(t.TempDir(), "pids")
-	script := escapees(pidFile) + "\nwhile [ $(wc -l < " + pidFile + ") -lt 3 ]; do sleep 0.01; done"
-	if _, err := Run(context.Background(), &Proc{Shell: script}); err != nil {
-		t.Fatal(err)
-	}
-	assertGone(t, readPids(t, pidFile, 3), time.Second)
+	forEachSupervisor(t, func(t *testing.T) {
+		pidFile := filepath.Join(t.TempDir(), "pids")
+		script := escapees(pidFile) + "\nwhile [ $(wc -l < " + pidFile + ") -lt 3 ]; do sleep 0.01; done"
+		if _, err := Run(context.Background(), &Proc{Shell: script}); err != nil {
+			t.Fatal(err)
+		}
+		assertGone(t, readPids(t, pidFile, 3), time.Second)
+	})
 }
 
 // TestCancelTermThenGrace: cancellation sends SIGTERM and waits the grace
@@ -149,6 +156,50 @@ func TestCancelTermThenGrace(t *testing.T) {
 	}
 }
 
+// TestLeftoversOfOneProgramOnly: when one program ends, what it left is
+// killed, and what another program (still running) started is not.
+func TestLeftoversOfOneProgramOnly(t *testing.T) {
+	forEachSupervisor(t, func(t *testing.T) {
+		dir := t.TempDir()
+		aPids, bPids := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		aDone := make(chan struct{})
+		go func() {
+			defer close(aDone)
+			_, _ = Run(ctx, &Proc{Shell: escapees(aPids) + "; sleep 600", Grace: 100 * time.Millisecond})
+		}()
+		a := readPids(t, aPids, 3)
+		script := escapees(bPids) + "\nwhile [ $(wc -l < " + bPids + ") -lt 3 ]; do sleep 0.01; done"
+		if _, err := Run(context.Background(), &Proc{Shell: script}); err != nil {
+			t.Fatal(err)
+		}
+		assertGone(t, readPids(t, bPids, 3), time.Second)
+		for _, pid := range a {
+			if !liveProcess(pid) {
+				t.Errorf("process %d of the running program was killed when another ended", pid)
+			}
+		}
+		cancel()
+		<-aDone
+		assertGone(t, a, time.Second)
+	})
+}
+
+// TestLargeEnvironment: a request too large for one message to the run
+// supervisor still runs (under a supervisor of its own).
+func TestLargeEnvironment(t *testing.T) {
+	var out bytes.Buffer
+	var env []string
+	for i := range 12 { // 1.2 MB: more than a message, less than exec allows
+		env = append(env, fmt.Sprintf("BIG%d=%s", i, strings.Repeat("x", 100_000)))
+	}
+	_, err := Run(context.Background(), &Proc{Shell: `read x; echo ${#BIG11} $x`, Env: env, Stdin: strings.NewReader("in\n"), Output: &out})
+	if err != nil || out.String() != "100000 in\n" {
+		t.Fatalf("err %v, output %q", err, out.String())
+	}
+}
+
 // TestGraceThenKill: a program that ignores SIGTERM is killed after grace.
 func TestGraceThenKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -166,10 +217,14 @@ func TestGraceThenKill(t *testing.T) {
 // TestParentKilled: SIGKILL of the process that called Run (elt) ends the
 // program and every descendant, setsid and double-forked ones included.
 func TestParentKilled(t *testing.T) {
-	requireSupervisor(t)
+	forEachSupervisor(t, testParentKilled)
+}
+
+func testParentKilled(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	fake := exec.Command(os.Args[0], "-test.run=^$")
-	fake.Env = append(os.Environ(), envFakeElt+"="+escapees(pidFile)+"; sleep 600 & echo $! >> "+pidFile+"; wait")
+	fake.Env = append(os.Environ(), envFakeElt+"="+escapees(pidFile)+"; sleep 600 & echo $! >> "+pidFile+"; wait",
+		envNoServer+"="+strconv.FormatBool(noServer))
 	if err := fake.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +243,24 @@ func escapees(pidFile string) string {
 	return `setsid sh -c 'echo $$ >> ` + pidFile + `; exec sleep 600' > /dev/null 2>&1 &
 sh -c 'sleep 600 > /dev/null 2>&1 & echo $! >> ` + pidFile + `'
 sleep 600 > /dev/null 2>&1 & echo $! >> ` + pidFile
+}
+
+// forEachSupervisor runs f with the run supervisor (the default) and with
+// a supervisor per program (plugins, and steps whose request is too large).
+func forEachSupervisor(t *testing.T, f func(t *testing.T)) {
+	requireSupervisor(t)
+	for _, own := range []bool{false, true} {
+		name := "run supervisor"
+		if own {
+			name = "own supervisor"
+		}
+		t.Run(name, func(t *testing.T) {
+			old := noServer
+			noServer = own
+			t.Cleanup(func() { noServer = old })
+			f(t)
+		})
+	}
 }
 
 func requireSupervisor(t *testing.T) {

@@ -61,6 +61,10 @@ type client struct {
 	dead    error
 }
 
+// noServer makes Run start programs under a supervisor each (tests of
+// that path).
+var noServer bool
+
 var (
 	clientOnce sync.Once
 	theClient  *client
@@ -205,7 +209,7 @@ func (c *client) start(r request, stdin, stdout, stderr *os.File) (uint64, int, 
 	c.mu.Unlock()
 	if err := c.send(r, stdin, stdout, stderr); err != nil {
 		c.forget(r.ID)
-		return 0, 0, nil, err
+		return 0, 0, nil, &sendError{err}
 	}
 	first := <-ch
 	if first.Err != "" || first.Exited {
@@ -214,6 +218,12 @@ func (c *client) start(r request, stdin, stdout, stderr *os.File) (uint64, int, 
 	}
 	return r.ID, first.Pid, ch, nil
 }
+
+// sendError is a request that could not be sent (too large an
+// environment for one message, say): the caller starts the program itself.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
 
 func (c *client) stop(id uint64, grace time.Duration) {
 	_ = c.send(request{ID: id, Op: "stop", Grace: grace})
@@ -229,7 +239,7 @@ func (c *client) forget(id uint64) {
 // is none (not enabled, or it could not start): the caller then starts
 // the program itself.
 func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (res Result, err error, ok bool) {
-	if !enabled {
+	if !enabled || noServer {
 		return res, nil, false
 	}
 	c, cerr := runSupervisor()
@@ -249,6 +259,7 @@ func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (res 
 		env = os.Environ()
 	}
 	var stdin *os.File
+	feed := func(bool) {}
 	switch in := p.Stdin.(type) {
 	case nil:
 		f, err := os.Open(os.DevNull)
@@ -266,10 +277,18 @@ func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (res 
 		}
 		defer pr.Close()
 		stdin = pr
-		go func() {
-			_, _ = io.Copy(pw, in)
-			pw.Close()
-		}()
+		// Feed the pipe once the program runs: if it is not started
+		// here, p.Stdin must still be unread.
+		feed = func(ok bool) {
+			if !ok {
+				pw.Close()
+				return
+			}
+			go func() {
+				_, _ = io.Copy(pw, in)
+				pw.Close()
+			}()
+		}
 	}
 	or, ow, err := os.Pipe()
 	if err != nil {
@@ -278,6 +297,11 @@ func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (res 
 	defer or.Close()
 	id, pid, exited, err := c.start(request{Path: cmd.Path, Args: argv, Env: env, Dir: p.Dir}, stdin, ow, ow)
 	ow.Close()
+	feed(err == nil)
+	var se *sendError
+	if errors.As(err, &se) {
+		return res, nil, false
+	}
 	if err != nil {
 		return res, fmt.Errorf("start %s: %w", argv[0], err), true
 	}

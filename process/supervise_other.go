@@ -43,3 +43,5 @@ func serveMain(string) int {
 func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (Result, error, bool) {
 	return Result{}, nil, false
 }
+
+var noServer bool
