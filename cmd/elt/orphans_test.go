@@ -122,3 +122,38 @@ func describe(pids []int) string {
 	}
 	return b.String()
 }
+
+// TestRunTimeoutKillsSetsidEscapee: a child that left the step's process
+// group with setsid dies at the step's timeout all the same.
+func TestRunTimeoutKillsSetsidEscapee(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs Linux /proc")
+	}
+	dir := newProject(t, `
+name: escapee
+assets:
+  - key: slow
+    timeout: 300ms
+    command: "setsid sh -c 'echo $$ > escapee.pid; exec sleep 600' > /dev/null 2>&1 & sleep 600"
+`)
+	dir, _ = filepath.EvalSymlinks(dir)
+	t.Cleanup(func() { killSleeps(t, dir) })
+	if _, code := runEvents(t, dir); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "escapee.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid == 0 {
+		t.Fatal("the escapee never started")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !isZombie(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("setsid escapee %d survived the step's timeout", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := stepProcesses(dir); len(left) > 0 {
+		t.Errorf("orphans after the timeout: %s", describe(left))
+	}
+}
