@@ -19,10 +19,15 @@ func RunDAG(nodes []string, deps map[string][]string, run func(node string)) {
 			d.down[dep] = append(d.down[dep], n)
 		}
 	}
+	// Roots are found before any runs: a finishing node changes pending.
+	var roots []string
 	for _, n := range nodes {
 		if d.pending[n] == 0 {
-			d.launch(n)
+			roots = append(roots, n)
 		}
+	}
+	for _, n := range roots {
+		d.launch(n)
 	}
 	d.wg.Wait()
 }

@@ -101,13 +101,24 @@ func TestTimeoutKillsSetsidEscapee(t *testing.T) {
 	forEachSupervisor(t, func(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "pids")
 		script := escapees(pidFile) + "; sleep 600"
-		ctx, cancel := context.WithTimeoutCause(context.Background(), 300*time.Millisecond, errors.New("asset x timed out after 300ms"))
-		defer cancel()
+		// The step times out once its children run (a fixed timeout
+		// could fire before they started on a loaded machine).
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		pids := make(chan []int, 1)
+		go func() {
+			p, err := waitPids(pidFile, 3)
+			if err != nil {
+				t.Error(err)
+			}
+			pids <- p
+			cancel(errors.New("asset x timed out after 300ms"))
+		}()
 		res, err := Run(ctx, &Proc{Shell: script, Grace: 200 * time.Millisecond})
 		if err == nil || !strings.Contains(err.Error(), "timed out") || !res.Canceled {
 			t.Fatalf("err = %v, res %+v", err, res)
 		}
-		assertGone(t, readPids(t, pidFile, 3), time.Second)
+		assertGone(t, <-pids, time.Second)
 	})
 }
 
@@ -282,6 +293,15 @@ func withoutSupervisor(t *testing.T) {
 // readPids waits until pidFile holds n pids.
 func readPids(t *testing.T, pidFile string, n int) []int {
 	t.Helper()
+	pids, err := waitPids(pidFile, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pids
+}
+
+// waitPids waits (5s at most) until pidFile holds n pids.
+func waitPids(pidFile string, n int) ([]int, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b, _ := os.ReadFile(pidFile)
@@ -291,14 +311,14 @@ func readPids(t *testing.T, pidFile string, n int) []int {
 			for _, s := range f {
 				p, err := strconv.Atoi(s)
 				if err != nil {
-					t.Fatalf("pid file %q", b)
+					return nil, fmt.Errorf("pid file %q", b)
 				}
 				pids = append(pids, p)
 			}
-			return pids
+			return pids, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pid file has %q, want %d pids", b, n)
+			return nil, fmt.Errorf("pid file has %q, want %d pids", b, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
