@@ -104,23 +104,29 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	quiet := &quietWriter{w: out}
 	out = quiet
 	tail := newTailWriter(out, secrets)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	// Like every process elt starts: its own process group and, on Linux,
-	// a supervisor, so the plugin and anything it starts die with the
-	// step or with elt.
-	process.Supervise(cmd, pluginGrace)
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake(),
 		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.GRPCPlugin{}},
-		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     startTimeout,
 		Stderr:           tail,
 		SyncStdout:       out,
 		SyncStderr:       tail,
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
-	})
+	}
+	// Like every process elt starts, the plugin and anything it starts
+	// die with the step or with elt: on Linux it runs under the run
+	// supervisor (recorded with the step, so a dead run's plugin can be
+	// found), elsewhere in its own process group.
+	var cmd *exec.Cmd
+	cfg.RunnerFunc = runnerFunc(argv, dir, func(pid int) { process.Started(ctx, pid) })
+	if cfg.RunnerFunc == nil {
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = dir
+		process.Supervise(cmd, pluginGrace)
+		cfg.Cmd = cmd
+	}
+	client := plugin.NewClient(cfg)
 	s := &session{ref: ref, client: client, tail: tail, quiet: quiet}
 	// go-plugin's start-up is not context-aware; kill the process if ctx
 	// ends while it is still handshaking.
@@ -131,8 +137,7 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 		client.Kill()
 		return nil, s.failure("starting", err)
 	}
-	if cmd.Process != nil {
-		// Recorded with the step, so a dead run's plugin can be found.
+	if cmd != nil && cmd.Process != nil {
 		process.Started(ctx, cmd.Process.Pid)
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)

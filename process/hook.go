@@ -19,3 +19,6 @@ func Started(ctx context.Context, pgid int) {
 		hook(pgid)
 	}
 }
+
+// Served reports whether Start can run programs under the run supervisor.
+func Served() bool { return enabled && !noServer && supported }

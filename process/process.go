@@ -9,8 +9,10 @@
 // by SIGKILL too, and then ends everything). Steps share one run
 // supervisor per elt process, started on first use, which starts each
 // program on request and kills what a program left behind when it exits
-// (found by the ELT_PROCESS_TAG variable its descendants inherit); a
-// plugin, started by go-plugin, gets a supervisor of its own (Supervise).
+// (found by the ELT_PROCESS_TAG variable its descendants inherit). Start
+// gives callers that manage a program themselves (plugins, through
+// go-plugin's runner hook) the same; Supervise wraps an exec.Cmd in a
+// supervisor of its own where the run supervisor cannot be used.
 // Elsewhere a program runs in its own process group only.
 //
 // Ending a program is always SIGTERM to it and everything it started, a

@@ -45,3 +45,18 @@ func runServed(ctx context.Context, p *Proc, argv []string, out io.Writer) (Resu
 }
 
 var noServer bool
+
+// Program is a program started by Start; outside Linux Start never
+// starts one.
+type Program struct{ Pid int }
+
+// Start has no run supervisor to use outside Linux: ok is false.
+func Start(argv, env []string, dir string, stdout, stderr *os.File) (p *Program, ok bool, err error) {
+	return nil, false, nil
+}
+
+// Wait is never called outside Linux.
+func (p *Program) Wait() (int, error) { return -1, nil }
+
+// Stop is never called outside Linux.
+func (p *Program) Stop(grace time.Duration) {}
