@@ -13,6 +13,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/process"
 )
 
 const (
@@ -59,7 +60,7 @@ func TestPluginDiesWithElt(t *testing.T) {
 	}
 	_ = fake.Process.Kill()
 	_ = fake.Wait()
-	deadline = time.Now().Add(pluginGrace + 2*time.Second)
+	deadline = time.Now().Add(process.DefaultGrace + 2*time.Second)
 	for liveProcess(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)

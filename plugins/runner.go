@@ -74,9 +74,9 @@ func (r *servedRunner) Start(context.Context) error {
 }
 
 func (r *servedRunner) Diagnose(context.Context) string { return "" }
-func (r *servedRunner) Stdout() io.ReadCloser          { return r.stdout }
-func (r *servedRunner) Stderr() io.ReadCloser          { return r.stderr }
-func (r *servedRunner) Name() string                   { return r.argv[0] }
+func (r *servedRunner) Stdout() io.ReadCloser           { return r.stdout }
+func (r *servedRunner) Stderr() io.ReadCloser           { return r.stderr }
+func (r *servedRunner) Name() string                    { return r.argv[0] }
 
 func (r *servedRunner) program() *process.Program {
 	r.mu.Lock()
