@@ -216,6 +216,10 @@ func (s *session) failure(what string, err error) error {
 // ctxFailure prefers the context's cause when the context ended, so a
 // timeout reads as a timeout rather than a transport error.
 func (s *session) ctxFailure(ctx context.Context, what string, err error) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// gRPC's own deadline timer can fire just before the context's.
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil {
 		s.client.Kill()
 		return fmt.Errorf("plugin %s stopped while %s: %w", s.ref.label(), what, context.Cause(ctx))
