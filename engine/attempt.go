@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/process"
 	"github.com/eltproject/elt/redact"
 )
 
@@ -260,17 +261,18 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 		want[k] = true
 	}
 	var mu sync.Mutex
-	emit := func(ev Event) {
-		start.flush()
+	// accept stamps a runner's event and applies it to the attempt's
+	// outcome.
+	accept := func(ev *Event) {
 		ev.StepID, ev.Attempt = st.ID, attempt
 		switch ev.Type {
 		case AssetMaterialized, AssetFailed, AssetSkipped, CheckEvaluated:
 			// A runner speaks only for the assets it was asked for: an
 			// event about another (a typo in an events file) must not
-			// change this run's outcome.
+			// change this run's outcome; a note takes its place.
 			if !want[ev.Asset] {
-				x.emit(ctx, Event{Type: Log, StepID: st.ID, Attempt: attempt,
-					Message: fmt.Sprintf("ignored a %s event for %s, which this step attempt does not materialize", ev.Type, ev.Asset)})
+				*ev = Event{Type: Log, StepID: st.ID, Attempt: attempt,
+					Message: fmt.Sprintf("ignored a %s event for %s, which this step attempt does not materialize", ev.Type, ev.Asset)}
 				return
 			}
 		}
@@ -296,13 +298,39 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 				out.checks[ev.Asset] = map[string]bool{}
 			}
 			out.checks[ev.Asset][ev.Check] = true
-			x.decorateCheck(&ev)
+			x.decorateCheck(ev)
 		}
 		mu.Unlock()
+	}
+	emit := func(ev Event) {
+		start.flush()
+		accept(&ev)
 		x.emit(ctx, ev)
 		if ev.Type == CheckEvaluated {
 			x.noteCheck(ev)
 		}
+	}
+	// A runner replaying many events at once (an events file) records
+	// them in one commit: 100,000 events one by one took seconds, which
+	// Ctrl-C had to wait for.
+	req.emitAll = func(evs []Event) {
+		start.flush()
+		kept := make([]Event, len(evs))
+		for i, ev := range evs {
+			accept(&ev)
+			kept[i] = ev
+		}
+		x.emitAll(ctx, kept)
+		for _, ev := range kept {
+			if ev.Type == CheckEvaluated {
+				x.noteCheck(ev)
+			}
+		}
+	}
+	if pr, ok := x.e.Recorder.(ProcessRecorder); ok {
+		rctx = process.WithStartHook(rctx, func(pgid int) {
+			_ = pr.RecordProcess(context.WithoutCancel(ctx), x.opts.RunID, st.ID, attempt, pgid)
+		})
 	}
 	runErr := fam.Runner.Run(rctx, req, emit)
 	_ = redact.Flush(logw)

@@ -22,6 +22,14 @@ type Recorder interface {
 	Record(ctx context.Context, ev Event) error
 }
 
+// ProcessRecorder is a Recorder that also records the process group (the
+// supervisor, on Linux) of every process a step attempt starts, so that the
+// processes of a run whose elt died can be found and ended before its
+// locks are freed.
+type ProcessRecorder interface {
+	RecordProcess(ctx context.Context, runID, stepID string, attempt, pgid int) error
+}
+
 // BatchRecorder is a Recorder that can make several events durable in one
 // commit; the engine uses it for events that happen together.
 type BatchRecorder interface {
@@ -101,12 +109,10 @@ type execution struct {
 	assets  map[asset.Key]string // final status per asset
 	blocked map[asset.Key]bool   // materialized but a blocking check failed
 	steps   map[string]string
-	pending map[string]int // unfinished upstream steps per step
 	down    map[string][]*Step
 	stepOf  map[asset.Key]*Step // the planned step of each asset
 	checks  []Event
 	firstEr error
-	wg      sync.WaitGroup
 	cancel  context.CancelCauseFunc
 	recErr  error
 	obsMu   sync.Mutex // serializes Engine.Observe
@@ -152,7 +158,7 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	x := &execution{
 		e: e, opts: opts, plan: plan,
 		assets: map[asset.Key]string{}, blocked: map[asset.Key]bool{},
-		steps: map[string]string{}, pending: map[string]int{}, down: map[string][]*Step{}, stepOf: map[asset.Key]*Step{},
+		steps: map[string]string{}, down: map[string][]*Step{}, stepOf: map[asset.Key]*Step{},
 		pools: map[string]*semaphore.Weighted{},
 	}
 	conc := e.Concurrency
@@ -164,13 +170,16 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	if pools == nil {
 		pools = NewPoolSet()
 	}
-	for _, st := range plan.Steps {
+	ids := make([]string, len(plan.Steps))
+	deps := make(map[string][]string, len(plan.Steps))
+	byID := make(map[string]*Step, len(plan.Steps))
+	for i, st := range plan.Steps {
 		for _, p := range st.Pools {
 			if x.pools[p] == nil {
 				x.pools[p] = pools.get(p, e.PoolLimits[p])
 			}
 		}
-		x.pending[st.ID] = len(st.Deps)
+		ids[i], deps[st.ID], byID[st.ID] = st.ID, st.Deps, st
 		for _, k := range st.Assets {
 			x.stepOf[k] = st
 		}
@@ -186,18 +195,39 @@ func (e *Engine) Execute(ctx context.Context, plan *Plan, opts ExecOptions) (*Re
 	defer cancel(nil)
 	x.cancel = cancel
 	x.emit(ctx, Event{Type: RunStarted, Metadata: map[string]any{"steps": len(plan.Steps), "assets": plan.AssetCount()}})
-	// The first steps claim their slots in priority order before any
-	// starts, so a long chain's head does not lose a slot to whichever
-	// goroutine happened to run first.
-	var roots []*Step
-	for _, st := range plan.Steps {
-		if len(st.Deps) == 0 {
-			roots = append(roots, st)
-		}
-	}
-	sort.SliceStable(roots, func(i, j int) bool { return x.prio[roots[i].ID] > x.prio[roots[j].ID] })
-	x.launchAll(ctx, roots, nil)
-	x.wg.Wait()
+	// Ready steps claim their slots in priority order before any starts
+	// (the first steps, then each finished step's successors before its
+	// slot is freed), so a long chain's head does not lose a slot to
+	// whichever goroutine happened to run first, and a freed slot goes to
+	// the highest-priority ready step, successors included.
+	var tmu sync.Mutex
+	tickets := make(map[string]*waiter)
+	RunDAGWith(ids, deps, DAGHooks{
+		Ready: func(ready []string) {
+			sort.SliceStable(ready, func(i, j int) bool { return x.prio[ready[i]] > x.prio[ready[j]] })
+			tmu.Lock()
+			defer tmu.Unlock()
+			for _, id := range ready {
+				// A step with pools takes them before its slot (a fixed
+				// order that cannot deadlock), so it claims no slot in
+				// advance.
+				if len(byID[id].Pools) == 0 && ctx.Err() == nil {
+					tickets[id] = x.global.reserve(x.prio[id])
+				}
+			}
+		},
+		Run: func(id string) func() {
+			tmu.Lock()
+			ticket := tickets[id]
+			delete(tickets, id)
+			tmu.Unlock()
+			status, hold := x.runStep(ctx, byID[id], ticket)
+			x.mu.Lock()
+			x.steps[id] = status
+			x.mu.Unlock()
+			return hold
+		},
+	})
 	res := &Result{RunID: opts.RunID, Assets: x.assets, Steps: x.steps, FailedChecks: x.checks, Duration: e.now().Sub(start), Err: x.firstEr}
 	res.Status = StatusSucceeded
 	for _, s := range x.steps {
@@ -316,55 +346,6 @@ func (x *execution) emit(ctx context.Context, ev Event) {
 		x.obsMu.Lock()
 		x.e.Observe(ev)
 		x.obsMu.Unlock()
-	}
-}
-
-// launch runs st in its own goroutine. ticket, when not nil, is st's claim
-// on a global slot, queued by finish.
-func (x *execution) launch(ctx context.Context, st *Step, ticket *waiter) {
-	x.wg.Add(1)
-	go func() {
-		defer x.wg.Done()
-		status, hold := x.runStep(ctx, st, ticket)
-		x.finish(ctx, st, status, hold)
-	}()
-}
-
-// finish records a step's final status and launches steps that were only
-// waiting for it. hold, when not nil, frees the slot and pools the step
-// still holds: the ready successors claim a slot first, so the freed slot
-// goes to the highest-priority ready step, successors included, and not
-// to whichever step was waiting already.
-func (x *execution) finish(ctx context.Context, st *Step, status string, hold func()) {
-	x.mu.Lock()
-	x.steps[st.ID] = status
-	var ready []*Step
-	for _, d := range x.down[st.ID] {
-		x.pending[d.ID]--
-		if x.pending[d.ID] == 0 {
-			ready = append(ready, d)
-		}
-	}
-	x.mu.Unlock()
-	x.launchAll(ctx, ready, hold)
-}
-
-// launchAll queues a slot claim for each step, then calls hold (when not
-// nil) and launches the steps.
-func (x *execution) launchAll(ctx context.Context, steps []*Step, hold func()) {
-	tickets := make([]*waiter, len(steps))
-	for i, d := range steps {
-		// A step with pools takes them before its slot (a fixed order
-		// that cannot deadlock), so it claims no slot in advance.
-		if len(d.Pools) == 0 && ctx.Err() == nil {
-			tickets[i] = x.global.reserve(x.prio[d.ID])
-		}
-	}
-	if hold != nil {
-		hold()
-	}
-	for i, d := range steps {
-		x.launch(ctx, d, tickets[i])
 	}
 }
 

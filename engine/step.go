@@ -66,6 +66,22 @@ type Request struct {
 	Log io.Writer
 	// Resources are the project's resources, by name.
 	Resources map[string]Resource
+
+	// emitAll, set by the engine, records a batch of events in one commit.
+	emitAll func([]Event)
+}
+
+// EmitAll hands evs to the step as emit would one by one, but lets the
+// engine record them together (one store commit instead of one each): for
+// runners that replay many events at once, such as an events file.
+func (r *Request) EmitAll(emit Emitter, evs []Event) {
+	if r.emitAll != nil {
+		r.emitAll(evs)
+		return
+	}
+	for _, ev := range evs {
+		emit(ev)
+	}
 }
 
 // Partition is the slice of data a run materializes: one key, or for a

@@ -12,13 +12,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/eltproject/elt/redact"
 	"time"
+
+	"github.com/eltproject/elt/process"
 )
 
 // Message describes a finished run.
@@ -119,8 +119,13 @@ type Command struct {
 	Shell string
 	Env   []string
 	Dir   string
-	// Timeout ends a hung command (its whole process group); 30s when 0.
+	// Timeout ends a hung command (SIGTERM to it and everything it
+	// started, then SIGKILL after Grace); 30s when 0.
 	Timeout time.Duration
+	// Grace between SIGTERM and SIGKILL; process.DefaultGrace when 0.
+	Grace time.Duration
+	// Redactor, when set, removes secrets from the output an error quotes.
+	Redactor process.Redactor
 }
 
 // Send runs the command; a non-zero exit is an error with its output.
@@ -133,24 +138,22 @@ func (c *Command) Send(ctx context.Context, m Message) error {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
 	defer cancel()
-	var cmd *exec.Cmd
-	if c.Shell != "" {
-		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", c.Shell)
-	} else {
-		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.Dir = c.Dir
-	cmd.Env = append(append([]string{}, c.Env...),
-		"ELT_NOTIFY_RUN_ID="+m.RunID, "ELT_NOTIFY_STATUS="+m.Status, "ELT_NOTIFY_TEXT="+m.Text())
-	cmd.Stdin = bytes.NewReader(body)
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	_, err = process.Run(ctx, &process.Proc{
+		Argv:  c.Argv,
+		Shell: c.Shell,
+		Dir:   c.Dir,
+		Env: append(append([]string{}, c.Env...),
+			"ELT_NOTIFY_RUN_ID="+m.RunID, "ELT_NOTIFY_STATUS="+m.Status, "ELT_NOTIFY_TEXT="+m.Text()),
+		Stdin:    bytes.NewReader(body),
+		Output:   &out,
+		Redactor: c.Redactor,
+		Grace:    c.Grace,
+	})
 	if err != nil {
-		return fmt.Errorf("notification command: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("notification command: %w: %s", err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/plugins/sdk"
+	"github.com/eltproject/elt/process"
 	"github.com/eltproject/elt/redact"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -72,6 +73,10 @@ func (p PluginRef) argv() ([]string, error) {
 	return nil, fmt.Errorf("plugin %s: neither path nor builtin is set", p.label())
 }
 
+// pluginGrace is how long the supervisor gives a plugin (and what it
+// started) between SIGTERM and SIGKILL when elt dies.
+const pluginGrace = 2 * time.Second
+
 // startTimeout bounds the handshake of a plugin that never answers.
 const startTimeout = 30 * time.Second
 
@@ -98,19 +103,29 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	quiet := &quietWriter{w: out}
 	out = quiet
 	tail := newTailWriter(out, secrets)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake(),
 		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.GRPCPlugin{}},
-		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     startTimeout,
 		Stderr:           tail,
 		SyncStdout:       out,
 		SyncStderr:       tail,
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
-	})
+	}
+	// Like every process elt starts, the plugin and anything it starts
+	// die with the step or with elt: on Linux it runs under the run
+	// supervisor (recorded with the step, so a dead run's plugin can be
+	// found), elsewhere in its own process group.
+	var cmd *exec.Cmd
+	cfg.RunnerFunc = runnerFunc(argv, dir, func(pid int) { process.Started(ctx, pid) })
+	if cfg.RunnerFunc == nil {
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = dir
+		process.Supervise(cmd, pluginGrace)
+		cfg.Cmd = cmd
+	}
+	client := plugin.NewClient(cfg)
 	s := &session{ref: ref, client: client, tail: tail, quiet: quiet}
 	// go-plugin's start-up is not context-aware; kill the process if ctx
 	// ends while it is still handshaking.
@@ -120,6 +135,9 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	if err != nil {
 		client.Kill()
 		return nil, s.failure("starting", err)
+	}
+	if cmd != nil && cmd.Process != nil {
+		process.Started(ctx, cmd.Process.Pid)
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)
 	if err != nil {
@@ -197,6 +215,10 @@ func (s *session) failure(what string, err error) error {
 // ctxFailure prefers the context's cause when the context ended, so a
 // timeout reads as a timeout rather than a transport error.
 func (s *session) ctxFailure(ctx context.Context, what string, err error) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// gRPC's own deadline timer can fire just before the context's.
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil {
 		s.client.Kill()
 		return fmt.Errorf("plugin %s stopped while %s: %w", s.ref.label(), what, context.Cause(ctx))

@@ -19,6 +19,7 @@ import (
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/plugins/sdk"
+	"github.com/eltproject/elt/process"
 )
 
 // TestMain lets the test binary stand in for plugin processes:
@@ -27,6 +28,10 @@ import (
 //   - "test-plugin MODE" serves testPlugin, a test double whose behaviour
 //     (ok, error, panic, hang, leak) is chosen by MODE.
 func TestMain(m *testing.M) {
+	process.Main()
+	if os.Getenv(envFakeElt) != "" {
+		fakeElt()
+	}
 	if len(os.Args) == 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
 		if err := Serve(os.Args[3]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -73,6 +78,9 @@ func (p testPlugin) Materialize(ctx context.Context, req *sdk.Request, emit engi
 		fmt.Fprintln(os.NewFile(2, "stderr"), "token is", req.Resources["api"].Config["token"])
 		panic("leaking")
 	case "hang":
+		if f := os.Getenv(envPidFile); f != "" {
+			_ = os.WriteFile(f, []byte(fmt.Sprint(os.Getpid())), 0o644)
+		}
 		select {} // ignores ctx on purpose: the host must kill it
 	}
 	var names []string

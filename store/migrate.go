@@ -178,6 +178,7 @@ CREATE TABLE daemon (
 	beat_at     INTEGER NOT NULL
 );
 `},
+	{2, "step processes", stepProcessesSQL},
 }
 
 // migrateWith brings the schema at path up to the newest migration of list,

@@ -113,7 +113,23 @@ func (s *SQLite) ReapDeadRuns(ctx context.Context, staleAfter time.Duration) ([]
 			return err
 		}
 		for _, c := range dead {
-			ev := engine.Event{Type: engine.RunFailed, Time: now, RunID: c.id, Status: engine.StatusFailed, Message: c.why}
+			if c.host == s.host {
+				// Before its locks are freed, nothing the run started
+				// may still run: a re-run would work beside it.
+				left, err := endProcesses(tx, c.id, c.pid)
+				if err != nil {
+					return err
+				}
+				if left > 0 {
+					continue // still there: try again next time
+				}
+			}
+			// The run died at its last sign of life, not when noticed.
+			died := fromUnixNano(c.beat)
+			if err := endRunningSteps(tx, c.id, died, engine.StatusFailed, DiedReason); err != nil {
+				return err
+			}
+			ev := engine.Event{Type: engine.RunFailed, Time: died, RunID: c.id, Status: engine.StatusFailed, Message: c.why}
 			body, err := eventJSON(ev)
 			if err != nil {
 				return err
@@ -121,7 +137,7 @@ func (s *SQLite) ReapDeadRuns(ctx context.Context, staleAfter time.Duration) ([]
 			if err := insertEvent(tx, ev, body); err != nil {
 				return err
 			}
-			if err := endRun(tx, c.id, engine.StatusFailed, unixNano(now)); err != nil {
+			if err := endRun(tx, c.id, engine.StatusFailed, c.beat); err != nil {
 				return err
 			}
 			reaped = append(reaped, c.id)

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -166,10 +163,14 @@ func isCobraUsage(err error) bool {
 
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	stop := e.interrupts.watch(cancel, stderr)
 	defer stop()
 	out := newStdout(stdout)
-	root := newRootCmd(&env{stdin: stdin, stdout: out, stderr: stderr})
+	e.stdout = out
+	root := newRootCmd(e)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	flushOut(out)

@@ -9,12 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eltproject/elt/process"
 )
 
 // TestMain lets the test binary act as the elt binary (a test double of
 // itself) when ELT_TEST_AS_ELT=1, so end-to-end tests can run elt in a
 // separate process that they signal or kill.
 func TestMain(m *testing.M) {
+	process.Main()
 	if os.Getenv("ELT_TEST_AS_ELT") == "1" {
 		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

@@ -24,6 +24,7 @@ type env struct {
 	projectFlag    string
 	stateDir       string
 	noColor        bool
+	interrupts     interrupts
 }
 
 // isTTY reports whether stdout is a terminal.

@@ -100,12 +100,16 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	// The collector serves the JUnit report and GitHub's annotations only.
 	collect := junit != nil || os.Getenv("GITHUB_ACTIONS") == "true"
 	opts.Observe = func(ev engine.Event) {
+		if ev.Type == engine.RunStarted {
+			e.interrupts.setAbort(abortRun(st, ev.RunID))
+		}
 		if collect {
 			col.Add(ev)
 		}
 		view.observe(ev)
 	}
 	res, err := p.Run(ctx, st, opts)
+	e.interrupts.setAbort(nil)
 	view.close()
 	if err != nil {
 		return err

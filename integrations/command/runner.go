@@ -104,12 +104,10 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 	}
 	_, runErr := Run(ctx, p)
 	evs, raws, perr := ReadEventsFile(eventsPath, def)
-	for _, ev := range evs {
-		emit(ev)
-	}
 	for _, r := range raws {
-		emit(engine.LogLine(fmt.Sprintf("%s:%d: ignored an event of unknown type %q (known: materialization, check, log, failure)", eventsPath, r.Line, r.Type)))
+		evs = append(evs, engine.LogLine(fmt.Sprintf("%s:%d: ignored an event of unknown type %q (known: materialization, check, log, failure)", eventsPath, r.Line, r.Type)))
 	}
+	req.EmitAll(emit, evs)
 	if runErr != nil {
 		return runErr
 	}
@@ -119,57 +117,46 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 	return nil
 }
 
+// runOps runs a graph-asset's ops with the engine's DAG executor: each op
+// once its deps succeeded; the first failure cancels the rest.
 func runOps(ctx context.Context, req *engine.Request, emit engine.Emitter, ops []Op, def asset.Key) error {
+	names := make([]string, len(ops))
+	deps := make(map[string][]string, len(ops))
 	byName := make(map[string]*Op, len(ops))
 	for i := range ops {
-		byName[ops[i].Name] = &ops[i]
-	}
-	done := make(map[string]chan struct{}, len(ops))
-	for _, o := range ops {
-		done[o.Name] = make(chan struct{})
+		names[i], deps[ops[i].Name], byName[ops[i].Name] = ops[i].Name, ops[i].Deps, &ops[i]
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 		ok   = map[string]bool{}
 	)
-	for _, o := range ops {
-		wg.Add(1)
-		go func(o Op) {
-			defer wg.Done()
-			defer close(done[o.Name])
-			for _, d := range o.Deps {
-				select {
-				case <-done[d]:
-				case <-ctx.Done():
-					return
-				}
-				mu.Lock()
-				good := ok[d]
+	engine.RunDAG(names, deps, func(name string) {
+		o := byName[name]
+		mu.Lock()
+		for _, d := range o.Deps {
+			if !ok[d] {
 				mu.Unlock()
-				if !good {
-					return
-				}
-			}
-			if ctx.Err() != nil {
 				return
 			}
-			if err := runOne(ctx, req, emit, o.Name, o.Command, def); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("op %s: %w", o.Name, err))
-				mu.Unlock()
-				cancel(fmt.Errorf("op %s failed", o.Name))
-				return
-			}
+		}
+		mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if err := runOne(ctx, req, emit, o.Name, o.Command, def); err != nil {
 			mu.Lock()
-			ok[o.Name] = true
+			errs = append(errs, fmt.Errorf("op %s: %w", o.Name, err))
 			mu.Unlock()
-		}(o)
-	}
-	wg.Wait()
+			cancel(fmt.Errorf("op %s failed", o.Name))
+			return
+		}
+		mu.Lock()
+		ok[o.Name] = true
+		mu.Unlock()
+	})
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
