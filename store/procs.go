@@ -90,16 +90,32 @@ func endProcesses(tx *sql.Tx, runID string, eltPid int) (int, error) {
 // endRunningSteps ends the attempts of runID still marked running with
 // status and why, at time at.
 func endRunningSteps(tx *sql.Tx, runID string, at time.Time, status, why string) error {
-	rows, err := tx.Query(`SELECT step_id, attempt FROM step_attempts WHERE run_id = ? AND status = ?`, runID, engine.StatusRunning)
+	// The running attempts, and the attempts that started a process but
+	// whose start was not recorded yet (a short step's start is committed
+	// with its end): those start when their process did.
+	rows, err := tx.Query(`SELECT step_id, attempt, 0 FROM step_attempts WHERE run_id = ? AND status = ?
+		UNION
+		SELECT p.step_id, p.attempt, MIN(p.started_at) FROM step_processes p
+		WHERE p.run_id = ? AND NOT EXISTS (SELECT 1 FROM step_attempts a
+			WHERE a.run_id = p.run_id AND a.step_id = p.step_id AND a.attempt = p.attempt)
+		GROUP BY p.step_id, p.attempt`, runID, engine.StatusRunning, runID)
 	if err != nil {
 		return err
 	}
 	var evs []engine.Event
 	for rows.Next() {
 		ev := engine.Event{Type: engine.StepFailed, Time: at, RunID: runID, Status: status, Message: why}
-		if err := rows.Scan(&ev.StepID, &ev.Attempt); err != nil {
+		var started int64
+		if err := rows.Scan(&ev.StepID, &ev.Attempt, &started); err != nil {
 			rows.Close()
 			return err
+		}
+		if started != 0 {
+			begin := fromUnixNano(started)
+			if at.Before(begin) {
+				ev.Time = begin
+			}
+			evs = append(evs, engine.Event{Type: engine.StepStarted, Time: begin, RunID: runID, StepID: ev.StepID, Attempt: ev.Attempt, Status: engine.StatusRunning})
 		}
 		evs = append(evs, ev)
 	}

@@ -102,6 +102,13 @@ func TestReapEndsProcessesBeforeFreeingLocks(t *testing.T) {
 	if locks, _ := s.Locks(ctx); len(locks) != 0 {
 		t.Errorf("locks %v", locks)
 	}
+	// The step had started a process but its start was not recorded yet
+	// (a short step's start is committed with its end): it is shown
+	// failed, saying why, not forgotten.
+	steps, err := s.Steps(ctx, "r1")
+	if err != nil || len(steps) != 1 || steps[0].StepID != "step" || steps[0].Status != "failed" || steps[0].Error != DiedReason {
+		t.Errorf("steps of the reaped run: %+v, %v", steps, err)
+	}
 }
 
 // running reports a process that exists and is not a zombie.
