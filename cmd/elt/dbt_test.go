@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/eltproject/elt/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,12 +10,13 @@ import (
 	"testing"
 )
 
-// fixture returns a path under ../shared/fixtures, skipping when absent.
+// fixture returns a path under ../shared/fixtures; testenv stops the test
+// when it is absent (a failure in CI).
 func fixture(t *testing.T, rel string) string {
 	t.Helper()
-	p, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "fixtures", rel))
+	p := filepath.Join(testenv.Fixtures(t), rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixture %s not present (%v); skipping", rel, err)
+		testenv.Missing(t, p, "the public fixtures are read from ../shared/fixtures")
 	}
 	return p
 }
