@@ -2,12 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/eltproject/elt/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // fixture returns a path under ../shared/fixtures; testenv stops the test

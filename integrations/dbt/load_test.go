@@ -1,8 +1,9 @@
 package dbt
 
 import (
+	"bytes"
 	"context"
-	"github.com/eltproject/elt/internal/testenv"
+	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
 )
 
@@ -215,5 +217,22 @@ func TestTooOld(t *testing.T) {
 		if got := tooOld(v) != ""; got != want {
 			t.Errorf("tooOld(%q) = %v, want %v", v, got, want)
 		}
+	}
+}
+
+// TestLoadFusionManifest: dbt Fusion writes manifest schema v20 in v12's
+// layout. No Fusion manifest is public in the fixtures, so
+// testdata/recorded/manifest_v20.json is the recorded v12 manifest
+// relabelled by testdata/record.sh; it must load into the same specs.
+func TestLoadFusionManifest(t *testing.T) {
+	v12 := recordedSpecs(t, "testdata/recorded/manifest_v12.json")
+	v20 := recordedSpecs(t, "testdata/recorded/manifest_v20.json")
+	if len(v12) < 8 {
+		t.Fatalf("the recorded manifest gave %d specs", len(v12))
+	}
+	a, _ := json.Marshal(v12)
+	b, _ := json.Marshal(v20)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the v20 manifest loads differently from the v12 one:\n%s\n%s", a, b)
 	}
 }

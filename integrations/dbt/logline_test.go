@@ -2,13 +2,13 @@ package dbt
 
 import (
 	"bytes"
-	"github.com/eltproject/elt/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 func TestParseLogLine(t *testing.T) {
@@ -199,7 +199,7 @@ func FuzzParseLogLine(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if b, err := os.ReadFile("testdata/build_mixed.jsonl"); err == nil {
+	if b, err := os.ReadFile("testdata/recorded/build.jsonl"); err == nil {
 		for l := range bytes.SplitSeq(b, []byte("\n")) {
 			f.Add(l)
 		}

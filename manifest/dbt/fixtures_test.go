@@ -1,8 +1,9 @@
 package dbt
 
 import (
-	"github.com/eltproject/elt/internal/testenv"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // fixturesDir is shared/fixtures/dbt; testenv stops the test when it is

@@ -13,10 +13,13 @@ import (
 	"slices"
 )
 
-// Supported manifest schema versions.
+// Supported manifest schema versions: v4 to v12 (dbt-core 1.0 and later)
+// and v20, which dbt Fusion (the dbt 2.0 engine) writes in the layout of
+// v12.
 const (
-	MinManifestVersion = 4
-	MaxManifestVersion = 12
+	MinManifestVersion    = 4
+	MaxManifestVersion    = 12
+	FusionManifestVersion = 20
 )
 
 // Manifest is a parsed dbt manifest.json.

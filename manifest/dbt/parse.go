@@ -57,14 +57,29 @@ func parseManifest(s *scanner) (*Manifest, error) {
 			}
 			return p.metadata(raw)
 		case "nodes":
+			if err := p.section(s, "nodes"); err != nil {
+				return err
+			}
 			return p.nodes(s)
 		case "sources":
+			if err := p.section(s, "sources"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error { return p.source(s) })
 		case "macros":
+			if err := p.section(s, "macros"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error { return p.macro(s) })
 		case "exposures":
+			if err := p.section(s, "exposures"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error { return p.exposure(s) })
 		case "groups":
+			if err := p.section(s, "groups"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error {
 				raw, err := s.value()
 				if err != nil {
@@ -90,6 +105,9 @@ func parseManifest(s *scanner) (*Manifest, error) {
 		m.ProjectName = p.firstPk
 	}
 	slices.Sort(m.Disabled)
+	if err := checkDependsOn(m); err != nil {
+		return nil, err
+	}
 	// dbt derives parent_map and child_map from depends_on; so do we,
 	// sharing the strings already read instead of reading the file's copy.
 	m.ParentMap = buildParentMap(m)
@@ -115,6 +133,62 @@ func (p *parser) metadata(raw []byte) error {
 	return nil
 }
 
+// section checks that a top-level member of the manifest is an object,
+// as dbt writes it, before it is walked.
+func (p *parser) section(s *scanner, name string) error {
+	c, err := s.skipSpace()
+	if err != nil || c == '{' {
+		return err
+	}
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	if len(v) > 40 {
+		v = append(v[:40:40], "…"...)
+	}
+	return fmt.Errorf("%s: %q is %s, not an object: dbt writes an object of %s ({} when there are none); re-run dbt parse to write a complete manifest", p.s.name, name, v, name)
+}
+
+// checkDependsOn refuses a manifest whose nodes or exposures depend on a
+// node or source it does not hold: dropping the edge would let a model
+// build before its parent.
+func checkDependsOn(m *Manifest) error {
+	known := func(id string) bool {
+		if m.Nodes[id] != nil || m.Sources[id] != nil {
+			return true
+		}
+		// Metrics, semantic models and saved queries are not read; an
+		// exposure may depend on them.
+		kind, _, _ := strings.Cut(id, ".")
+		return kind == "metric" || kind == "semantic_model" || kind == "saved_query"
+	}
+	check := func(what, id string, deps []string) error {
+		for _, d := range deps {
+			if !known(d) {
+				return fmt.Errorf("%s: %s %s depends on %q, which is not in the manifest; re-run dbt parse to write a complete manifest (a hand-edited or truncated manifest would let %s run before its parent)", m.Name, what, id, d, id)
+			}
+		}
+		return nil
+	}
+	for _, id := range m.SortedNodeIDs() {
+		if err := check("node", id, m.Nodes[id].DependsOn.Nodes); err != nil {
+			return err
+		}
+	}
+	ids := make([]string, 0, len(m.Exposures))
+	for id := range m.Exposures {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if err := check("exposure", id, m.Exposures[id].DependsOn.Nodes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // manifestVersion extracts N from ".../manifest/vN.json".
 func manifestVersion(sv string) (int, error) {
 	i := strings.Index(sv, "/manifest/v")
@@ -132,8 +206,8 @@ func manifestVersion(sv string) (int, error) {
 	if v < MinManifestVersion {
 		return v, fmt.Errorf("dbt manifest schema v%d is not supported (elt reads v%d to v%d, written by dbt 1.0 and later); re-run dbt parse with a newer dbt", v, MinManifestVersion, MaxManifestVersion)
 	}
-	if v > MaxManifestVersion {
-		return v, fmt.Errorf("dbt manifest schema v%d is newer than elt supports (v%d to v%d); upgrade elt or write the manifest with an older dbt", v, MinManifestVersion, MaxManifestVersion)
+	if v > MaxManifestVersion && v != FusionManifestVersion {
+		return v, fmt.Errorf("dbt manifest schema v%d is newer than elt supports (v%d to v%d, and v%d from dbt Fusion); upgrade elt or write the manifest with an older dbt", v, MinManifestVersion, MaxManifestVersion, FusionManifestVersion)
 	}
 	return v, nil
 }
@@ -154,11 +228,15 @@ func (p *parser) eachMember(s *scanner, fn func(key string, val []byte)) error {
 // node reads one node from walk, which hands each member to its argument.
 func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, error) {
 	n := &Node{Config: Config{Enabled: true}}
+	var bad string // a member of the wrong JSON type
 	err := walk(func(key string, v []byte) {
 		switch key {
 		case "unique_id":
 			n.UniqueID = p.str(v)
 		case "resource_type":
+			if len(v) == 0 || v[0] != '"' {
+				bad = fmt.Sprintf("resource_type is %s, not a string such as \"model\"", v)
+			}
 			n.ResourceType = p.intern(v)
 		case "name":
 			n.Name = p.str(v)
@@ -191,6 +269,9 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 			p.config(v, &n.Config)
 		case "depends_on":
 			n.DependsOn = p.dependsOn(v)
+			if t := dependsOnNodesType(v); t != "" {
+				bad = "depends_on.nodes is " + t + ", not a list of unique_ids"
+			}
 		case "columns":
 			n.Columns = p.columns(v)
 		case "raw_code", "raw_sql":
@@ -246,6 +327,9 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 	if n.UniqueID == "" {
 		return nil, fmt.Errorf("%s: a node has no unique_id; is this a dbt manifest?", p.s.name)
 	}
+	if bad != "" {
+		return nil, fmt.Errorf("%s: node %s: %s; re-run dbt parse to write a valid manifest (was it edited by hand?)", p.s.name, n.UniqueID, bad)
+	}
 	return n, nil
 }
 
@@ -268,6 +352,23 @@ func (p *parser) dependsOn(v []byte) DependsOn {
 		}
 	})
 	return d
+}
+
+// dependsOnNodesType names the JSON type of depends_on.nodes when it is
+// neither a list nor absent ("" when fine).
+func dependsOnNodesType(v []byte) string {
+	r := gjson.GetBytes(v, "nodes")
+	switch {
+	case !r.Exists() || r.IsArray():
+		return ""
+	case r.Type == gjson.Null:
+		return "null"
+	case r.IsObject():
+		return "an object"
+	case r.Type == gjson.String:
+		return "a string"
+	}
+	return r.Raw
 }
 
 func (p *parser) config(v []byte, c *Config) {

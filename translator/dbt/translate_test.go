@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"github.com/eltproject/elt/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/internal/testenv"
 	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
 )
 
