@@ -139,3 +139,37 @@ func TestDbtBuildThroughEngine(t *testing.T) {
 		t.Errorf("dbt argv %q", argv)
 	}
 }
+
+// TestBadManifestExit2: a manifest that would silently change the graph is
+// refused with exit 2, naming the file, the node and what to do.
+func TestBadManifestExit2(t *testing.T) {
+	const meta = `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "project_name": "p"}, `
+	model := func(id, extra string) string {
+		return `"` + id + `": {"unique_id": "` + id + `", "resource_type": "model", "name": "` + id[len("model.p."):] + `", "package_name": "p", "fqn": ["p", "x"]` + extra + `}`
+	}
+	for _, tc := range []struct{ name, manifest, want string }{
+		{"depends_on.nodes not a list", meta + `"nodes": {` + model("model.p.a", "") + `, ` + model("model.p.b", `, "depends_on": {"nodes": "model.p.a"}`) + `}}`,
+			"node model.p.b: depends_on.nodes is a string, not a list"},
+		{"depends_on a missing node", meta + `"nodes": {` + model("model.p.b", `, "depends_on": {"nodes": ["model.p.gone"]}`) + `}}`,
+			`node model.p.b depends on "model.p.gone", which is not in the manifest`},
+		{"resource_type 7", meta + `"nodes": {"model.p.a": {"unique_id": "model.p.a", "resource_type": 7}}}`,
+			"node model.p.a: resource_type is 7, not a string"},
+		{"nodes null", meta + `"nodes": null}`, `"nodes" is null, not an object`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newProject(t, "name: bad\ndbt:\n  - project_dir: p\n")
+			os.MkdirAll(filepath.Join(dir, "p", "target"), 0o755)
+			os.WriteFile(filepath.Join(dir, "p", "dbt_project.yml"), []byte("name: p\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "p", "target", "manifest.json"), []byte(tc.manifest), 0o644)
+			_, errOut, code := elt(t, dir, "validate")
+			if code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, errOut)
+			}
+			for _, want := range []string{tc.want, "p/target/manifest.json", "re-run dbt parse"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, errOut)
+				}
+			}
+		})
+	}
+}

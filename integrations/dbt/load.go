@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
 	dbttranslator "github.com/eltproject/elt/translator/dbt"
+	"gopkg.in/yaml.v3"
 )
 
 // Load reads the tool's metadata and returns the asset specs and the step families that run them.
@@ -45,9 +47,17 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	name := cfg.Name
 	if name == "" {
 		name = m.ProjectName
+		if m.ProjectName == "" || m.ProjectNameGuessed {
+			// Older manifests (v4–v9) have no metadata.project_name: the
+			// root project is the one in dbt_project.yml, not the package
+			// of whichever model comes first (often a dependency).
+			if root, err := rootProjectName(rc.ProjectDir); err == nil && root != "" {
+				name = root
+			}
+		}
 	}
 	if name == "" {
-		return nil, nil, fmt.Errorf("%s has no project name; set name: in the dbt entry of elt.yaml", rc.Manifest)
+		return nil, nil, fmt.Errorf("%s has no metadata.project_name and %s has no name: set name: in the dbt entry of elt.yaml", rc.Manifest, filepath.Join(rc.ProjectDir, "dbt_project.yml"))
 	}
 	family := "dbt:" + name
 	specs, err := dbttranslator.Translate(m, dbttranslator.Options{
@@ -131,6 +141,21 @@ func enrich(s *asset.Spec, m *dbtmanifest.Manifest, family string) {
 			c.Metadata[MetaFQN] = n.FQN
 		}
 	}
+}
+
+// rootProjectName is the name: of the project's dbt_project.yml.
+func rootProjectName(projectDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(projectDir, "dbt_project.yml"))
+	if err != nil {
+		return "", err
+	}
+	var p struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(b, &p); err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(projectDir, "dbt_project.yml"), err)
+	}
+	return p.Name, nil
 }
 
 // tooOld returns the version when a manifest's dbt_version is older than

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -234,5 +235,39 @@ func TestLoadFusionManifest(t *testing.T) {
 	b, _ := json.Marshal(v20)
 	if !bytes.Equal(a, b) {
 		t.Errorf("the v20 manifest loads differently from the v12 one:\n%s\n%s", a, b)
+	}
+}
+
+// TestStepNamedAfterRootProject: without metadata.project_name (manifests
+// v4–v9) the step is named after dbt_project.yml's project, not after the
+// package of the first model, here the elt_helpers dependency.
+func TestStepNamedAfterRootProject(t *testing.T) {
+	b, err := os.ReadFile("testdata/recorded/manifest_v12.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m["metadata"].(map[string]any), "project_name")
+	b, _ = json.Marshal(m)
+	path := filepath.Join(t.TempDir(), "manifest.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := dbtmanifest.ReadManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.ProjectName != "elt_helpers" || !parsed.ProjectNameGuessed {
+		t.Fatalf("the test needs a dependency's model first: %q", parsed.ProjectName)
+	}
+	_, fams, err := Load(context.Background(), Config{ProjectDir: abs(t, "testdata/real_project"), Manifest: path}, "/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fams[0].Name != "dbt:elt_real" {
+		t.Errorf("step family %s, want dbt:elt_real", fams[0].Name)
 	}
 }

@@ -30,11 +30,13 @@ type Manifest struct {
 	SchemaVersion int
 	DbtVersion    string
 	// ProjectName is metadata.project_name or, when absent (common in v4–v9),
-	// the package of the first model.
-	ProjectName  string
-	AdapterType  string
-	GeneratedAt  string
-	InvocationID string
+	// the package of the first model (then ProjectNameGuessed is set: that
+	// may be a dependency's package; dbt_project.yml knows better).
+	ProjectName        string
+	ProjectNameGuessed bool
+	AdapterType        string
+	GeneratedAt        string
+	InvocationID       string
 
 	// Nodes maps unique_id to every node: models, seeds, snapshots, tests,
 	// analyses, operations and others.

@@ -101,8 +101,8 @@ func parseManifest(s *scanner) (*Manifest, error) {
 	if !p.sawMeta {
 		return nil, fmt.Errorf("%s: not a dbt manifest: no metadata.dbt_schema_version; pass the target/manifest.json written by dbt", s.name)
 	}
-	if m.ProjectName == "" {
-		m.ProjectName = p.firstPk
+	if m.ProjectName == "" && p.firstPk != "" {
+		m.ProjectName, m.ProjectNameGuessed = p.firstPk, true
 	}
 	slices.Sort(m.Disabled)
 	if err := checkDependsOn(m); err != nil {
