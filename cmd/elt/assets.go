@@ -65,6 +65,13 @@ func newValidateCmd(e *env) *cobra.Command {
 				}
 			}
 			fmt.Fprintf(e.stdout, "%s: ok (%d assets, %d external, %d jobs)\n", p.File, n, ext, len(p.Jobs))
+			notes, err := p.DBTLeftOutTests(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(e.stdout, n)
+			}
 			return nil
 		},
 	}

@@ -173,3 +173,30 @@ func TestBadManifestExit2(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateCountsLeftOutTests: tests that cannot become checks are
+// counted by `elt validate`, with the reason, instead of vanishing.
+func TestValidateCountsLeftOutTests(t *testing.T) {
+	manifest, _ := filepath.Abs("../../integrations/dbt/testdata/recorded/manifest_v12.json")
+	proj, _ := filepath.Abs("../../integrations/dbt/testdata/real_project")
+	dir := newProject(t, "name: v\ndbt:\n  - project_dir: "+proj+"\n    manifest: "+manifest+"\n")
+	out, errOut, code := elt(t, dir, "validate")
+	if code != 0 {
+		t.Fatalf("validate: %d %s", code, errOut)
+	}
+	for _, want := range []string{
+		"dbt:elt_real: 3 dbt tests are not imported as checks:",
+		"1 on sources (set source_tests: true in the dbt entry to import them): test.elt_real.source_not_null_raw_events_id.",
+		"1 on ephemeral models (never built, so never checked): test.elt_real.not_null_eph_id.",
+		"1 with no parent model, seed, snapshot or source: test.elt_real.no_parent",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	dir = newProject(t, "name: v\ndbt:\n  - project_dir: "+proj+"\n    manifest: "+manifest+"\n    source_tests: true\n")
+	out, _, _ = elt(t, dir, "validate")
+	if !strings.Contains(out, "2 dbt tests are not imported") || strings.Contains(out, "on sources") {
+		t.Errorf("with source_tests: true the source test is imported:\n%s", out)
+	}
+}

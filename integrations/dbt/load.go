@@ -44,20 +44,9 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if err != nil {
 		return nil, nil, fmt.Errorf("dbt project %s: %w", rc.ProjectDir, err)
 	}
-	name := cfg.Name
-	if name == "" {
-		name = m.ProjectName
-		if m.ProjectName == "" || m.ProjectNameGuessed {
-			// Older manifests (v4–v9) have no metadata.project_name: the
-			// root project is the one in dbt_project.yml, not the package
-			// of whichever model comes first (often a dependency).
-			if root, err := rootProjectName(rc.ProjectDir); err == nil && root != "" {
-				name = root
-			}
-		}
-	}
-	if name == "" {
-		return nil, nil, fmt.Errorf("%s has no metadata.project_name and %s has no name: set name: in the dbt entry of elt.yaml", rc.Manifest, filepath.Join(rc.ProjectDir, "dbt_project.yml"))
+	name, err := familyName(cfg, rc, m)
+	if err != nil {
+		return nil, nil, err
 	}
 	family := "dbt:" + name
 	specs, err := dbttranslator.Translate(m, dbttranslator.Options{
@@ -141,6 +130,53 @@ func enrich(s *asset.Spec, m *dbtmanifest.Manifest, family string) {
 			c.Metadata[MetaFQN] = n.FQN
 		}
 	}
+}
+
+// familyName is the step family's name: name: in elt.yaml, else the
+// manifest's project name, else dbt_project.yml's.
+func familyName(cfg, rc Config, m *dbtmanifest.Manifest) (string, error) {
+	name := cfg.Name
+	if name == "" {
+		name = m.ProjectName
+		if m.ProjectName == "" || m.ProjectNameGuessed {
+			// Older manifests (v4–v9) have no metadata.project_name: the
+			// root project is the one in dbt_project.yml, not the package
+			// of whichever model comes first (often a dependency).
+			if root, err := rootProjectName(rc.ProjectDir); err == nil && root != "" {
+				name = root
+			}
+		}
+	}
+	if name == "" {
+		return "", fmt.Errorf("%s has no metadata.project_name and %s has no name: set name: in the dbt entry of elt.yaml", rc.Manifest, filepath.Join(rc.ProjectDir, "dbt_project.yml"))
+	}
+	return name, nil
+}
+
+// LeftOutTests reads the manifest of cfg and returns the step family's name
+// and the dbt tests that Load does not import as checks, with the reason
+// (source tests without source_tests: true, tests of ephemeral models,
+// tests with no parent), for `elt validate`.
+func LeftOutTests(ctx context.Context, cfg Config, projectDir string) (string, []dbttranslator.LeftOut, error) {
+	if err := cfg.validateErr(); err != nil {
+		return "", nil, err
+	}
+	rc, err := cfg.resolved(projectDir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	m, err := dbtmanifest.ReadManifest(rc.Manifest)
+	if err != nil {
+		return "", nil, fmt.Errorf("dbt project %s: %w", rc.ProjectDir, err)
+	}
+	name, err := familyName(cfg, rc, m)
+	if err != nil {
+		return "", nil, err
+	}
+	return "dbt:" + name, dbttranslator.LeftOutTests(m, dbttranslator.Options{SourceTests: cfg.SourceTests}), nil
 }
 
 // rootProjectName is the name: of the project's dbt_project.yml.

@@ -1,0 +1,58 @@
+package project
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	dbtint "github.com/eltproject/elt/integrations/dbt"
+	dbttranslator "github.com/eltproject/elt/translator/dbt"
+)
+
+// leftOutWhy explains each reason a dbt test is not imported.
+var leftOutWhy = []struct{ reason, text string }{
+	{dbttranslator.LeftOutSourceTest, "on sources (set source_tests: true in the dbt entry to import them)"},
+	{dbttranslator.LeftOutEphemeral, "on ephemeral models (never built, so never checked)"},
+	{dbttranslator.LeftOutNoParent, "with no parent model, seed, snapshot or source"},
+	{dbttranslator.LeftOutNotAsset, "on nodes that are not assets (analyses, operations)"},
+}
+
+// DBTLeftOutTests describes, per dbt project, the dbt tests that are not
+// imported as checks and why, one paragraph per project that has any.
+func (p *Project) DBTLeftOutTests(ctx context.Context) ([]string, error) {
+	var out []string
+	for i := range p.Config.DBT {
+		var cfg dbtint.Config
+		if err := p.Config.DBT[i].Decode(&cfg); err != nil {
+			return nil, err
+		}
+		family, tests, err := dbtint.LeftOutTests(ctx, cfg, p.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(tests) == 0 {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %d dbt tests are not imported as checks:", family, len(tests))
+		for _, w := range leftOutWhy {
+			var ids []string
+			for _, t := range tests {
+				if t.Reason == w.reason {
+					ids = append(ids, t.UniqueID)
+				}
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			shown := ids[:min(len(ids), 3)]
+			more := ""
+			if len(ids) > 3 {
+				more = fmt.Sprintf(", and %d more", len(ids)-3)
+			}
+			fmt.Fprintf(&b, "\n  %d %s: %s%s", len(ids), w.text, strings.Join(shown, ", "), more)
+		}
+		out = append(out, b.String())
+	}
+	return out, nil
+}
