@@ -163,7 +163,9 @@ func leadingDigits(s string) int {
 }
 
 // MethodFunc evaluates a selection method such as "state:modified" for the
-// given value, returning the matching assets.
+// given value, returning the matching assets. A method registered with a
+// name ending in "." is a family: "config." evaluates config.<key>:<value>
+// with the value "<key>:<value>".
 type MethodFunc func(g *Graph, value string) (Set, error)
 
 // Selector evaluates selections on a graph, with optional extra methods.
@@ -329,8 +331,18 @@ func (s *Selector) baseSet(text string, a atom) (Set, error) {
 	case "group":
 		return match(func(sp *Spec) bool { return globString(a.value, sp.Group) }), nil
 	}
-	if f, ok := s.Methods[a.method]; ok {
-		r, err := f(g, a.value)
+	f, ok := s.Methods[a.method]
+	value := a.value
+	if !ok {
+		// A family of methods, registered as "config.": config.materialized:table
+		// reaches it with the value "materialized:table".
+		if i := strings.IndexByte(a.method, '.'); i > 0 && i < len(a.method)-1 {
+			f, ok = s.Methods[a.method[:i+1]]
+			value = a.method[i+1:] + ":" + a.value
+		}
+	}
+	if ok {
+		r, err := f(g, value)
 		if err != nil {
 			return Set{}, &SyntaxError{Text: text, Col: a.col, Msg: err.Error()}
 		}
@@ -338,6 +350,9 @@ func (s *Selector) baseSet(text string, a atom) (Set, error) {
 	}
 	known := append([]string{}, builtinMethods...)
 	for m := range s.Methods {
+		if strings.HasSuffix(m, ".") {
+			m += "<key>"
+		}
 		known = append(known, m)
 	}
 	slices.Sort(known)

@@ -200,3 +200,78 @@ func TestValidateCountsLeftOutTests(t *testing.T) {
 		t.Errorf("with source_tests: true the source test is imported:\n%s", out)
 	}
 }
+
+// recordedProject is an elt project over testdata/real_project of the dbt
+// integration, with the manifest the real dbt wrote for it.
+func recordedProject(t *testing.T, extra string) string {
+	t.Helper()
+	manifest, _ := filepath.Abs("../../integrations/dbt/testdata/recorded/manifest_v12.json")
+	proj, _ := filepath.Abs("../../integrations/dbt/testdata/real_project")
+	return newProject(t, "name: v\ndbt:\n  - project_dir: "+proj+"\n    manifest: "+manifest+"\n"+extra)
+}
+
+// TestDBTSelectionMethods: dbt's node selection methods mean what they
+// mean in dbt on dbt assets.
+func TestDBTSelectionMethods(t *testing.T) {
+	dir := recordedProject(t, "resources:\n  warehouse: {type: duckdb, path: w.duckdb}\nassets:\n  - key: report\n    deps: [items]\n    sql: select 1\n")
+	views := "after_bad after_checked bad_model checked helper_days stg_items"
+	for _, tc := range []struct{ sel, want string }{
+		{"path:models/items.sql", "items"},
+		// As in dbt, a source matches the path of the YAML file defining it.
+		{"path:models", "after_bad after_checked bad_model checked items raw/events stg_items"},
+		{"path:models/sources.yml", "raw/events"},
+		{"path:seeds", "raw_items"},
+		{"resource_type:seed", "raw_items"},
+		{"resource_type:source", "raw/events"},
+		{"resource_type:test", "checked items"},
+		{"config.materialized:table", "items"},
+		{"config.materialized:view", views},
+		{"config.tags:mart", "items"},
+		{"config.materialized:table+", "items report"},
+		{"source:raw", "raw/events"},
+		{"source:raw.events", "raw/events"},
+		{"fqn:elt_real.items", "items"},
+		{"fqn:elt_helpers", "helper_days"},
+		{"test_type:singular", "items"},
+		{"test_type:generic", "checked items"},
+		{"test_name:not_null", "checked items"},
+		{"test_name:accepted_values", "items"},
+		{"package:elt_helpers", "helper_days"},
+		{"exposure:dashboard", "checked items"},
+		{"+exposure:dashboard", "checked items raw_items stg_items"},
+		{"package:elt_real,config.materialized:view", "after_bad after_checked bad_model checked stg_items"},
+	} {
+		out, errOut, code := elt(t, dir, "assets", "list", "-s", tc.sel, "-o", "json")
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", tc.sel, code, errOut)
+			continue
+		}
+		var got []assetJSON
+		mustJSON(t, out, &got)
+		var keys []string
+		for _, a := range got {
+			keys = append(keys, a.Key.String())
+		}
+		slices.Sort(keys)
+		if strings.Join(keys, " ") != tc.want {
+			t.Errorf("%s selects %v, want %s", tc.sel, keys, tc.want)
+		}
+	}
+	for sel, want := range map[string]string{
+		"resource_type:table":   "resource_type:table is not a dbt resource type",
+		"config:materialized":   "config.<key>",
+		"exposure:nope":         "no dbt exposure has that name",
+		"test_type:integration": "use generic, singular or unit",
+	} {
+		_, errOut, code := elt(t, dir, "assets", "list", "-s", sel)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("%s: exit %d, want 2 and %q:\n%s", sel, code, want, errOut)
+		}
+	}
+	// Without dbt: a clear error.
+	plain := newProject(t, "name: plain\nresources:\n  warehouse: {type: duckdb, path: w.duckdb}\nassets:\n  - key: a\n    sql: select 1\n")
+	_, errOut, code := elt(t, plain, "assets", "list", "-s", "path:models")
+	if code != 2 || !strings.Contains(errOut, "path: is a dbt selection method, and no asset of this project comes from dbt") {
+		t.Errorf("path: without dbt: exit %d %s", code, errOut)
+	}
+}

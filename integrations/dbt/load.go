@@ -206,3 +206,29 @@ func tooOld(v string) string {
 	}
 	return ""
 }
+
+// SelectionMethods returns dbt's selection methods (path:, resource_type:,
+// config.<key>:, source:, fqn:, test_type:, test_name:, package:,
+// exposure:) over the manifests of cfgs, which are read again on first use
+// only.
+func SelectionMethods(cfgs []Config, projectDir string) map[string]asset.MethodFunc {
+	return dbttranslator.SelectionMethods(func() ([]dbttranslator.LoadedManifest, error) {
+		var out []dbttranslator.LoadedManifest
+		for _, cfg := range cfgs {
+			rc, err := cfg.resolved(projectDir)
+			if err != nil {
+				return nil, err
+			}
+			b, err := os.ReadFile(rc.Manifest)
+			if err != nil {
+				return nil, fmt.Errorf("dbt selection: %w", err)
+			}
+			m, err := dbtmanifest.ParseManifest(b, rc.Manifest)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, dbttranslator.LoadedManifest{Manifest: m, Raw: b})
+		}
+		return out, nil
+	})
+}

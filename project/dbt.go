@@ -56,3 +56,23 @@ func (p *Project) DBTLeftOutTests(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// addDBTMethods registers dbt's selection methods (path:, resource_type:,
+// config.<key>:, …); without dbt projects they say that no asset comes
+// from dbt.
+func (p *Project) addDBTMethods(probs *problems) {
+	var cfgs []dbtint.Config
+	for i := range p.Config.DBT {
+		var cfg dbtint.Config
+		if err := p.Config.DBT[i].Decode(&cfg); err != nil {
+			probs.add(0, "dbt: %v", err)
+			return
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	for name, f := range dbtint.SelectionMethods(cfgs, p.Dir) {
+		if _, taken := p.Methods[name]; !taken {
+			p.Methods[name] = f
+		}
+	}
+}
