@@ -495,3 +495,37 @@ func EditDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Criterion is one selector in typed form, as dbt's selectors.yml writes it
+// ({method, value, parents, children, …}): evaluated like an atom of a
+// parsed selection, without writing selection text (values may hold spaces
+// or commas).
+type Criterion struct {
+	// Method is "" for a key or glob, else a method name (tag, fqn, …).
+	Method, Value string
+	// Parents and Children add upstream and downstream assets, as +x and
+	// x+ do, up to ParentsDepth and ChildrenDepth levels (0: all).
+	Parents, Children           bool
+	ParentsDepth, ChildrenDepth int
+	// ChildrensParents is @x: x, its downstream and all they depend on.
+	ChildrensParents bool
+}
+
+// EvalCriterion evaluates one typed selector.
+func (s *Selector) EvalCriterion(c Criterion) (Set, error) {
+	text := c.Value
+	if c.Method != "" {
+		text = c.Method + ":" + c.Value
+	}
+	if c.Value == "" {
+		return Set{}, &SyntaxError{Text: text, Col: 1, Msg: "a selector needs a value"}
+	}
+	a := atom{col: 1, text: text, method: c.Method, value: c.Value, up: c.Parents, down: c.Children, at: c.ChildrensParents, upDepth: -1, downDepth: -1}
+	if c.ParentsDepth > 0 {
+		a.upDepth = c.ParentsDepth
+	}
+	if c.ChildrenDepth > 0 {
+		a.downDepth = c.ChildrenDepth
+	}
+	return s.evalAtom(text, a)
+}

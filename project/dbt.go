@@ -2,9 +2,11 @@ package project
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/eltproject/elt/asset"
 	dbtint "github.com/eltproject/elt/integrations/dbt"
 	dbttranslator "github.com/eltproject/elt/translator/dbt"
 )
@@ -75,4 +77,47 @@ func (p *Project) addDBTMethods(probs *problems) {
 			p.Methods[name] = f
 		}
 	}
+}
+
+// SelectDBTSelector evaluates dbt's --selector NAME: the selector of that
+// name in the selectors.yml of the project's dbt projects, minus exclude.
+func (p *Project) SelectDBTSelector(name string, exclude []string) (asset.Set, error) {
+	fail := func(err error) (asset.Set, error) {
+		return asset.Set{}, &Error{Problems: []Problem{{File: p.File, Msg: "--selector " + name + ": " + err.Error()}}}
+	}
+	if len(p.Config.DBT) == 0 {
+		return fail(errors.New("selectors come from a dbt project's selectors.yml, and this project has no dbt: entry"))
+	}
+	var errs []error
+	for i := range p.Config.DBT {
+		var cfg dbtint.Config
+		if err := p.Config.DBT[i].Decode(&cfg); err != nil {
+			return fail(err)
+		}
+		set, err := dbtint.EvalSelector(cfg, p.Dir, name, p.Selector())
+		if errors.Is(err, dbtint.ErrNoSelectorsFile) {
+			errs = append(errs, err)
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		sel := p.Selector()
+		for _, text := range exclude {
+			parsed, err := asset.ParseSelection(text)
+			if err != nil {
+				return asset.Set{}, err
+			}
+			ex, err := sel.Eval(parsed)
+			if err != nil {
+				return asset.Set{}, err
+			}
+			set = set.Minus(ex)
+		}
+		if set.Len() == 0 {
+			return asset.Set{}, &asset.NoMatchError{Text: "--selector " + name}
+		}
+		return set, nil
+	}
+	return fail(errors.Join(errs...))
 }

@@ -275,3 +275,51 @@ func TestDBTSelectionMethods(t *testing.T) {
 		t.Errorf("path: without dbt: exit %d %s", code, errOut)
 	}
 }
+
+// TestDBTSelectorFlag: --selector NAME evaluates the dbt project's
+// selectors.yml, in each of its definition forms.
+func TestDBTSelectorFlag(t *testing.T) {
+	dir := recordedProject(t, "")
+	for name, want := range map[string]string{
+		"marts":                 "items stg_items",
+		"helpers":               "helper_days",
+		"checked_and_children":  "after_checked checked",
+		"own_views_that_work":   "after_checked checked stg_items",
+		"via_selector":          "helper_days",
+		"items_without_parents": "items stg_items",
+	} {
+		out, errOut, code := elt(t, dir, "assets", "list", "--selector", name, "-o", "json")
+		if code != 0 {
+			t.Errorf("--selector %s: exit %d: %s", name, code, errOut)
+			continue
+		}
+		var got []assetJSON
+		mustJSON(t, out, &got)
+		var keys []string
+		for _, a := range got {
+			keys = append(keys, a.Key.String())
+		}
+		slices.Sort(keys)
+		if strings.Join(keys, " ") != want {
+			t.Errorf("--selector %s selects %v, want %s", name, keys, want)
+		}
+	}
+	out, _, code := elt(t, dir, "assets", "list", "--selector", "marts", "--exclude", "stg_items", "-o", "json")
+	var got []assetJSON
+	mustJSON(t, out, &got)
+	if code != 0 || len(got) != 1 || got[0].Key.String() != "items" {
+		t.Errorf("--selector with --exclude: %d %v", code, got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--selector", "nope"}, `has no selector "nope"; it defines: marts, helpers`},
+		{[]string{"--selector", "marts", "-s", "items"}, "--selector takes the place of --select"},
+	} {
+		_, errOut, code := elt(t, dir, append([]string{"assets", "list"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, want 2 and %q: %s", tc.args, code, tc.want, errOut)
+		}
+	}
+}
