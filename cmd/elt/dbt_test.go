@@ -323,3 +323,36 @@ func TestDBTSelectorFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncReportsMetadataChanges: tags, group, owners and description
+// change what jobs select; `elt sync` reports them.
+func TestSyncReportsMetadataChanges(t *testing.T) {
+	dir := newProject(t, `
+name: sync
+assets:
+  - {key: a, command: "echo a", tags: [nightly], group: core, owners: [ann@example.com], description: "A"}
+  - {key: b, command: "echo b", tags: [nightly]}
+`)
+	if _, errOut, code := elt(t, dir, "sync"); code != 0 {
+		t.Fatalf("first sync: %d %s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "elt.yaml"), []byte(`
+name: sync
+assets:
+  - {key: a, command: "echo a", tags: [hourly], group: marts, owners: [bob@example.com], description: "A, now documented"}
+  - {key: b, command: "echo b", tags: [nightly]}
+`), 0o644)
+	out, _, _ := elt(t, dir, "sync", "-o", "json")
+	var res struct {
+		Changes []struct {
+			Key    []string `json:"key"`
+			Change string   `json:"change"`
+			What   []string `json:"what"`
+		} `json:"changes"`
+	}
+	mustJSON(t, out, &res)
+	if len(res.Changes) != 1 || strings.Join(res.Changes[0].Key, "/") != "a" ||
+		strings.Join(res.Changes[0].What, ",") != "tags,group,owners,description" {
+		t.Errorf("changes: %+v", res.Changes)
+	}
+}
