@@ -19,7 +19,7 @@ type selectFlags struct {
 }
 
 func (s *selectFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVarP(&s.selects, "select", "s", nil, "assets to include (dbt grammar: key, glob, +x, x+, @x, tag:, group:, kind:, owner:, key:, state:)")
+	cmd.Flags().StringArrayVarP(&s.selects, "select", "s", nil, "assets to include (dbt grammar: key, glob, +x, x+, @x, tag:, group:, kind:, owner:, key:, state:, and dbt's path:, resource_type:, config.<key>:, source:, fqn:, test_type:, test_name:, package:, exposure:)")
 	cmd.Flags().StringArrayVar(&s.excludes, "exclude", nil, "assets to leave out (same grammar)")
 	cmd.Flags().StringVar(&s.job, "job", "", "use a job's selection from elt.yaml")
 	cmd.Flags().StringVar(&s.selector, "selector", "", "use a selector of the dbt project's selectors.yml")
