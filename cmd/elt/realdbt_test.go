@@ -19,6 +19,8 @@ func TestRealDBTEndToEnd(t *testing.T) {
 		t.Skip("runs the real dbt")
 	}
 	dbt := testenv.Tool(t, "dbt")
+	// dbt would try to send usage events over the network; tests stay off it.
+	t.Setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 	dir := t.TempDir()
 	proj := filepath.Join(dir, "transform")
 	if err := os.CopyFS(proj, os.DirFS("../../integrations/dbt/testdata/real_project")); err != nil {

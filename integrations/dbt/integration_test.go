@@ -74,6 +74,8 @@ func realDBT(t *testing.T) *realProject {
 
 func setupReal(exe string) *realProject {
 	p := &realProject{}
+	// dbt would try to send usage events over the network; tests stay off it.
+	os.Setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 	root, err := os.MkdirTemp("", "elt-real-dbt-")
 	if err != nil {
 		p.err = err

@@ -114,6 +114,8 @@ func TestParseLogLine(t *testing.T) {
 // read as JSON, and that each NodeFinished line yields a result.
 func TestRecordedStreamsParse(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(testenv.Fixtures(t, "dbt"), "recorded", "*.jsonl"))
+	// And the real dbt 1.11's stream, recorded by testdata/record.sh.
+	files = append(files, "testdata/recorded/build.jsonl")
 	if len(files) == 0 {
 		t.Fatal("no recorded dbt streams")
 	}
