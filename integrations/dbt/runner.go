@@ -220,7 +220,7 @@ func (r *Runner) vars(part *engine.Partition) (string, error) {
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	if part != nil {
+	if part != nil && r.cfg.PartitionVars.Via != PartitionViaEnv {
 		vars[PartitionKeyVar] = part.Key
 		if part.HasWindow() {
 			start, end := r.cfg.windowVars()

@@ -548,3 +548,41 @@ func abs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+// TestPartitionViaEnv: with partition_vars.via: env the window reaches dbt
+// only as ELT_PARTITION_* variables; --vars carries the configured vars
+// alone, so it is the same for every partition and dbt keeps its partial
+// parse.
+func TestPartitionViaEnv(t *testing.T) {
+	specs := jaffleModels()[:1]
+	f := newFake(t, map[string]fakeScript{"": {}})
+	cfg := Config{ProjectDir: project(t), Executable: f.exe, Vars: map[string]any{"region": "eu"}, PartitionVars: PartitionVars{Via: PartitionViaEnv}}
+	r, err := NewRunner(cfg, "/", specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := request(t, specs)
+	for i, day := range []int{1, 2} {
+		req.Attempt = i + 1
+		req.Partition = &engine.Partition{Key: fmt.Sprintf("2024-05-0%d", day),
+			Start: time.Date(2024, 5, day, 0, 0, 0, 0, time.UTC), End: time.Date(2024, 5, day+1, 0, 0, 0, 0, time.UTC)}
+		if err := r.Run(context.Background(), req, func(engine.Event) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := f.calls(t)
+	for i, c := range calls {
+		argv := strings.Join(c.Argv, " ")
+		if !strings.Contains(argv, `--vars {"region":"eu"}`) || strings.Contains(argv, "partition_key") || strings.Contains(argv, "min_date") {
+			t.Errorf("call %d: argv %s", i, argv)
+		}
+		if want := fmt.Sprintf("2024-05-0%dT00:00:00Z", i+1); c.Env["ELT_PARTITION_START"] != want {
+			t.Errorf("call %d: ELT_PARTITION_START %q, want %q", i, c.Env["ELT_PARTITION_START"], want)
+		}
+	}
+	bad := cfg
+	bad.PartitionVars.Via = "flags"
+	if errs := bad.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), `partition_vars.via "flags" must be vars`) {
+		t.Errorf("validate: %v", errs)
+	}
+}
