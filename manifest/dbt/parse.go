@@ -26,6 +26,8 @@ type parser struct {
 	recent     [1024]string
 	sawMeta    bool
 	firstPk    string
+	depsType   string // set by dependsOn when depends_on.nodes is not a list
+	bad        string // a member of the node being read has the wrong JSON type
 }
 
 func parseManifest(s *scanner) (*Manifest, error) {
@@ -163,30 +165,27 @@ func checkDependsOn(m *Manifest) error {
 		kind, _, _ := strings.Cut(id, ".")
 		return kind == "metric" || kind == "semantic_model" || kind == "saved_query"
 	}
-	check := func(what, id string, deps []string) error {
+	// The first offender in unique_id order, so the message is stable;
+	// nothing is sorted when all is well.
+	var what, bad, missing string
+	check := func(kind, id string, deps []string) {
 		for _, d := range deps {
-			if !known(d) {
-				return fmt.Errorf("%s: %s %s depends on %q, which is not in the manifest; re-run dbt parse to write a complete manifest (a hand-edited or truncated manifest would let %s run before its parent)", m.Name, what, id, d, id)
+			if !known(d) && (bad == "" || kind < what || kind == what && id < bad) {
+				what, bad, missing = kind, id, d
+				return
 			}
 		}
+	}
+	for id, n := range m.Nodes {
+		check("node", id, n.DependsOn.Nodes)
+	}
+	for id, e := range m.Exposures {
+		check("exposure", id, e.DependsOn.Nodes)
+	}
+	if bad == "" {
 		return nil
 	}
-	for _, id := range m.SortedNodeIDs() {
-		if err := check("node", id, m.Nodes[id].DependsOn.Nodes); err != nil {
-			return err
-		}
-	}
-	ids := make([]string, 0, len(m.Exposures))
-	for id := range m.Exposures {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if err := check("exposure", id, m.Exposures[id].DependsOn.Nodes); err != nil {
-			return err
-		}
-	}
-	return nil
+	return fmt.Errorf("%s: %s %s depends on %q, which is not in the manifest; re-run dbt parse to write a complete manifest (a hand-edited or truncated manifest would let %s run before its parent)", m.Name, what, bad, missing, bad)
 }
 
 // manifestVersion extracts N from ".../manifest/vN.json".
@@ -228,14 +227,14 @@ func (p *parser) eachMember(s *scanner, fn func(key string, val []byte)) error {
 // node reads one node from walk, which hands each member to its argument.
 func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, error) {
 	n := &Node{Config: Config{Enabled: true}}
-	var bad string // a member of the wrong JSON type
+	p.bad, p.depsType = "", ""
 	err := walk(func(key string, v []byte) {
 		switch key {
 		case "unique_id":
 			n.UniqueID = p.str(v)
 		case "resource_type":
 			if len(v) == 0 || v[0] != '"' {
-				bad = fmt.Sprintf("resource_type is %s, not a string such as \"model\"", v)
+				p.bad = fmt.Sprintf("resource_type is %s, not a string such as \"model\"", v)
 			}
 			n.ResourceType = p.intern(v)
 		case "name":
@@ -269,8 +268,9 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 			p.config(v, &n.Config)
 		case "depends_on":
 			n.DependsOn = p.dependsOn(v)
-			if t := dependsOnNodesType(v); t != "" {
-				bad = "depends_on.nodes is " + t + ", not a list of unique_ids"
+			if t := p.depsType; t != "" {
+				p.bad = "depends_on.nodes is " + t + ", not a list of unique_ids"
+				p.depsType = ""
 			}
 		case "columns":
 			n.Columns = p.columns(v)
@@ -327,8 +327,8 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 	if n.UniqueID == "" {
 		return nil, fmt.Errorf("%s: a node has no unique_id; is this a dbt manifest?", p.s.name)
 	}
-	if bad != "" {
-		return nil, fmt.Errorf("%s: node %s: %s; re-run dbt parse to write a valid manifest (was it edited by hand?)", p.s.name, n.UniqueID, bad)
+	if p.bad != "" {
+		return nil, fmt.Errorf("%s: node %s: %s; re-run dbt parse to write a valid manifest (was it edited by hand?)", p.s.name, n.UniqueID, p.bad)
 	}
 	return n, nil
 }
@@ -346,6 +346,9 @@ func (p *parser) dependsOn(v []byte) DependsOn {
 	p.members(depthField, v, func(k string, lv []byte) {
 		switch k {
 		case "nodes":
+			if len(lv) == 0 || lv[0] != '[' {
+				p.depsType = jsonType(lv)
+			}
 			d.Nodes = p.uidList(depthItem, lv)
 		case "macros":
 			d.Macros = p.strList(depthItem, lv)
@@ -354,21 +357,22 @@ func (p *parser) dependsOn(v []byte) DependsOn {
 	return d
 }
 
-// dependsOnNodesType names the JSON type of depends_on.nodes when it is
-// neither a list nor absent ("" when fine).
-func dependsOnNodesType(v []byte) string {
-	r := gjson.GetBytes(v, "nodes")
+// jsonType names the JSON type of a value that should have been a list.
+func jsonType(v []byte) string {
 	switch {
-	case !r.Exists() || r.IsArray():
-		return ""
-	case r.Type == gjson.Null:
+	case len(v) == 0:
+		return "empty"
+	case string(v) == "null":
 		return "null"
-	case r.IsObject():
+	case v[0] == '{':
 		return "an object"
-	case r.Type == gjson.String:
+	case v[0] == '"':
 		return "a string"
 	}
-	return r.Raw
+	if len(v) > 20 {
+		return string(v[:20]) + "…"
+	}
+	return string(v)
 }
 
 func (p *parser) config(v []byte, c *Config) {
