@@ -14,7 +14,8 @@
 #                                adapter's SQL and connection debug events left out
 #   recorded/build_run_results.json   that build's target/run_results.json
 #   recorded/profile_error.jsonl `dbt build --target missing`: dbt stops before any node (exit 2)
-# Paths and timings in the files are those of the recording run.
+# Paths and timings in the files are those of the recording run; after recording, rewrite
+# the golden events with `go test ./integrations/dbt -run TestRecordedBuild -update`.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
