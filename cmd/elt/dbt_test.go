@@ -214,11 +214,11 @@ func recordedProject(t *testing.T, extra string) string {
 // mean in dbt on dbt assets.
 func TestDBTSelectionMethods(t *testing.T) {
 	dir := recordedProject(t, "resources:\n  warehouse: {type: duckdb, path: w.duckdb}\nassets:\n  - key: report\n    deps: [items]\n    sql: select 1\n")
-	views := "after_bad after_checked bad_model checked helper_days stg_items"
+	views := "after_bad after_checked bad_model checked helper_days items_env stg_items"
 	for _, tc := range []struct{ sel, want string }{
 		{"path:models/items.sql", "items"},
 		// As in dbt, a source matches the path of the YAML file defining it.
-		{"path:models", "after_bad after_checked bad_model checked items raw/events stg_items"},
+		{"path:models", "after_bad after_checked bad_model checked items items_env raw/events stg_items"},
 		{"path:models/sources.yml", "raw/events"},
 		{"path:seeds", "raw_items"},
 		{"resource_type:seed", "raw_items"},
@@ -239,7 +239,7 @@ func TestDBTSelectionMethods(t *testing.T) {
 		{"package:elt_helpers", "helper_days"},
 		{"exposure:dashboard", "checked items"},
 		{"+exposure:dashboard", "checked items raw_items stg_items"},
-		{"package:elt_real,config.materialized:view", "after_bad after_checked bad_model checked stg_items"},
+		{"package:elt_real,config.materialized:view", "after_bad after_checked bad_model checked items_env stg_items"},
 	} {
 		out, errOut, code := elt(t, dir, "assets", "list", "-s", tc.sel, "-o", "json")
 		if code != 0 {
@@ -284,7 +284,7 @@ func TestDBTSelectorFlag(t *testing.T) {
 		"marts":                 "items stg_items",
 		"helpers":               "helper_days",
 		"checked_and_children":  "after_checked checked",
-		"own_views_that_work":   "after_checked checked stg_items",
+		"own_views_that_work":   "after_checked checked items_env stg_items",
 		"via_selector":          "helper_days",
 		"items_without_parents": "items stg_items",
 	} {
