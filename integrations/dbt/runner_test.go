@@ -579,6 +579,10 @@ func TestPartitionViaEnv(t *testing.T) {
 		if want := fmt.Sprintf("2024-05-0%dT00:00:00Z", i+1); c.Env["ELT_PARTITION_START"] != want {
 			t.Errorf("call %d: ELT_PARTITION_START %q, want %q", i, c.Env["ELT_PARTITION_START"], want)
 		}
+		// Microbatch models get the window from dbt's own flags.
+		if want := fmt.Sprintf("--event-time-start 2024-05-0%dT00:00:00 --event-time-end 2024-05-0%dT00:00:00", i+1, i+2); !strings.Contains(argv, want) {
+			t.Errorf("call %d: argv %s lacks %s", i, argv, want)
+		}
 	}
 	bad := cfg
 	bad.PartitionVars.Via = "flags"
