@@ -359,6 +359,26 @@ func TestSelectionErrors(t *testing.T) {
 			t.Error("method error not reported")
 		}
 	})
+	t.Run("method family", func(t *testing.T) {
+		var got []string
+		s := &Selector{Graph: g, Methods: map[string]MethodFunc{
+			"config.": func(g *Graph, v string) (Set, error) {
+				got = append(got, v)
+				return g.SetOf(mustParse("stg/b")), nil
+			},
+		}}
+		set, err := s.Select([]string{"config.materialized:table+"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keysText(g.SetKeys(set)) != "stg/b mart/m" || len(got) != 1 || got[0] != "materialized:table" {
+			t.Errorf("got %s from %v", keysText(g.SetKeys(set)), got)
+		}
+		_, err = s.Select([]string{"config:x"}, nil)
+		if err == nil || !strings.Contains(err.Error(), "config.<key>") {
+			t.Errorf("config without a key: %v", err)
+		}
+	})
 }
 
 func FuzzParseSelection(f *testing.F) {

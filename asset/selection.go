@@ -163,7 +163,9 @@ func leadingDigits(s string) int {
 }
 
 // MethodFunc evaluates a selection method such as "state:modified" for the
-// given value, returning the matching assets.
+// given value, returning the matching assets. A method registered with a
+// name ending in "." is a family: "config." evaluates config.<key>:<value>
+// with the value "<key>:<value>".
 type MethodFunc func(g *Graph, value string) (Set, error)
 
 // Selector evaluates selections on a graph, with optional extra methods.
@@ -329,8 +331,18 @@ func (s *Selector) baseSet(text string, a atom) (Set, error) {
 	case "group":
 		return match(func(sp *Spec) bool { return globString(a.value, sp.Group) }), nil
 	}
-	if f, ok := s.Methods[a.method]; ok {
-		r, err := f(g, a.value)
+	f, ok := s.Methods[a.method]
+	value := a.value
+	if !ok {
+		// A family of methods, registered as "config.": config.materialized:table
+		// reaches it with the value "materialized:table".
+		if i := strings.IndexByte(a.method, '.'); i > 0 && i < len(a.method)-1 {
+			f, ok = s.Methods[a.method[:i+1]]
+			value = a.method[i+1:] + ":" + a.value
+		}
+	}
+	if ok {
+		r, err := f(g, value)
 		if err != nil {
 			return Set{}, &SyntaxError{Text: text, Col: a.col, Msg: err.Error()}
 		}
@@ -338,6 +350,9 @@ func (s *Selector) baseSet(text string, a atom) (Set, error) {
 	}
 	known := append([]string{}, builtinMethods...)
 	for m := range s.Methods {
+		if strings.HasSuffix(m, ".") {
+			m += "<key>"
+		}
 		known = append(known, m)
 	}
 	slices.Sort(known)
@@ -479,4 +494,38 @@ func EditDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Criterion is one selector in typed form, as dbt's selectors.yml writes it
+// ({method, value, parents, children, …}): evaluated like an atom of a
+// parsed selection, without writing selection text (values may hold spaces
+// or commas).
+type Criterion struct {
+	// Method is "" for a key or glob, else a method name (tag, fqn, …).
+	Method, Value string
+	// Parents and Children add upstream and downstream assets, as +x and
+	// x+ do, up to ParentsDepth and ChildrenDepth levels (0: all).
+	Parents, Children           bool
+	ParentsDepth, ChildrenDepth int
+	// ChildrensParents is @x: x, its downstream and all they depend on.
+	ChildrensParents bool
+}
+
+// EvalCriterion evaluates one typed selector.
+func (s *Selector) EvalCriterion(c Criterion) (Set, error) {
+	text := c.Value
+	if c.Method != "" {
+		text = c.Method + ":" + c.Value
+	}
+	if c.Value == "" {
+		return Set{}, &SyntaxError{Text: text, Col: 1, Msg: "a selector needs a value"}
+	}
+	a := atom{col: 1, text: text, method: c.Method, value: c.Value, up: c.Parents, down: c.Children, at: c.ChildrensParents, upDepth: -1, downDepth: -1}
+	if c.ParentsDepth > 0 {
+		a.upDepth = c.ParentsDepth
+	}
+	if c.ChildrenDepth > 0 {
+		a.downDepth = c.ChildrenDepth
+	}
+	return s.evalAtom(text, a)
 }

@@ -167,6 +167,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 		return nil, &Error{Problems: probs.list}
 	}
 	p.Graph = g
+	p.addDBTMethods(probs)
 	p.loadJobs(root, probs)
 	p.loadAutomation(root, probs)
 	if opts.StateDir != "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"gopkg.in/yaml.v3"
@@ -62,7 +63,8 @@ func PrepareDBT(ctx context.Context, path string, getenv func(string) (string, b
 type AssetChange struct {
 	Key    asset.Key `json:"key"`
 	Change string    `json:"change"` // added, removed, changed
-	// What lists what changed: code, deps, checks, partitions, kinds.
+	// What lists what changed: code, deps, checks, partitions, kind, tags,
+	// group, owners, description.
 	What []string `json:"what,omitempty"`
 }
 
@@ -82,10 +84,32 @@ type snapshotBody struct {
 	Partitions string   `json:"partitions,omitempty"`
 	Kinds      []string `json:"kinds,omitempty"`
 	External   bool     `json:"external,omitempty"`
+	// Since V 2: what jobs select by (tags, group, owners) and a digest of
+	// the description. Snapshots without V compare without them, so the
+	// upgrade itself reports no change.
+	Tags        []string `json:"tags,omitempty"`
+	Group       string   `json:"group,omitempty"`
+	Owners      []string `json:"owners,omitempty"`
+	Description string   `json:"description,omitempty"`
+	V           int      `json:"v,omitempty"`
+}
+
+// snapshotVersion is the V of snapshot bodies written now.
+const snapshotVersion = 2
+
+// v1 is b as snapshots before V 2 stored it.
+func (b snapshotBody) v1() snapshotBody {
+	b.Tags, b.Group, b.Owners, b.Description, b.V = nil, "", nil, "", 0
+	return b
 }
 
 func bodyOf(s *asset.Spec) snapshotBody {
-	b := snapshotBody{Code: s.CodeVersion, Partitions: s.Partitions, Kinds: s.Kinds, External: s.External}
+	b := snapshotBody{Code: s.CodeVersion, Partitions: s.Partitions, Kinds: s.Kinds, External: s.External,
+		Tags: slices.Sorted(slices.Values(s.Tags)), Group: s.Group, Owners: slices.Sorted(slices.Values(s.Owners)), V: snapshotVersion}
+	if s.Description != "" {
+		sum := sha256.Sum256([]byte(s.Description))
+		b.Description = hex.EncodeToString(sum[:8])
+	}
 	for _, d := range s.Deps {
 		b.Deps = append(b.Deps, d.String())
 	}
@@ -135,6 +159,9 @@ func (p *Project) Sync(ctx context.Context, st store.Store) (*SyncResult, error)
 			continue
 		}
 		ofp, ok := oldFP[s.Key]
+		if ok && old[s.Key].V < snapshotVersion {
+			fp = fingerprint(b.v1())
+		}
 		switch {
 		case !ok:
 			res.Changes = append(res.Changes, AssetChange{Key: s.Key, Change: "added"})
@@ -178,6 +205,21 @@ func diffBodies(a, b snapshotBody) []string {
 	}
 	if fmt.Sprint(a.Kinds) != fmt.Sprint(b.Kinds) || a.External != b.External {
 		what = append(what, "kind")
+	}
+	if a.V < snapshotVersion {
+		return what
+	}
+	if fmt.Sprint(a.Tags) != fmt.Sprint(b.Tags) {
+		what = append(what, "tags")
+	}
+	if a.Group != b.Group {
+		what = append(what, "group")
+	}
+	if fmt.Sprint(a.Owners) != fmt.Sprint(b.Owners) {
+		what = append(what, "owners")
+	}
+	if a.Description != b.Description {
+		what = append(what, "description")
 	}
 	return what
 }

@@ -17,15 +17,23 @@ import (
 type selectFlags struct {
 	selects, excludes []string
 	job               string
+	selector          string // dbt's --selector
 }
 
 func (s *selectFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVarP(&s.selects, "select", "s", nil, "assets to include (dbt grammar: key, glob, +x, x+, @x, tag:, group:, kind:, owner:, key:, state:)")
+	cmd.Flags().StringArrayVarP(&s.selects, "select", "s", nil, "assets to include (dbt grammar: key, glob, +x, x+, @x, tag:, group:, kind:, owner:, key:, state:, and dbt's path:, resource_type:, config.<key>:, source:, fqn:, test_type:, test_name:, package:, exposure:)")
 	cmd.Flags().StringArrayVar(&s.excludes, "exclude", nil, "assets to leave out (same grammar)")
 	cmd.Flags().StringVar(&s.job, "job", "", "use a job's selection from elt.yaml")
+	cmd.Flags().StringVar(&s.selector, "selector", "", "use a selector of the dbt project's selectors.yml")
 }
 
 func (s *selectFlags) eval(p *project.Project) (asset.Set, error) {
+	if s.selector != "" {
+		if len(s.selects) > 0 || s.job != "" {
+			return asset.Set{}, usagef("--selector takes the place of --select and --job; drop them")
+		}
+		return p.SelectDBTSelector(s.selector, s.excludes)
+	}
 	return p.Select(s.job, s.selects, s.excludes)
 }
 
@@ -68,6 +76,13 @@ func newValidateCmd(e *env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "%s: ok (%d assets, %d external, %d jobs)\n", p.File, n, ext, len(p.Jobs))
 			renderTools(e.stdout, p.Tools)
+			notes, err := p.DBTLeftOutTests(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(e.stdout, n)
+			}
 			return nil
 		},
 	}

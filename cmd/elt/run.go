@@ -62,8 +62,8 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	if o.output != "" && o.output != "json" && o.output != "table" {
 		return usagef("--output must be json (event stream) or table, not %q", o.output)
 	}
-	if o.fromFailure != "" && (len(o.sel.selects) > 0 || o.sel.job != "" || len(o.sel.excludes) > 0) {
-		return usagef("--from-failure takes its selection from that run; drop --select, --exclude and --job")
+	if o.fromFailure != "" && (len(o.sel.selects) > 0 || o.sel.job != "" || len(o.sel.excludes) > 0 || o.sel.selector != "") {
+		return usagef("--from-failure takes its selection from that run; drop --select, --exclude, --job and --selector")
 	}
 	if o.concurrency < 0 {
 		return usagef("--concurrency must be 1 or more (0: the default)")
@@ -95,6 +95,13 @@ func runAssets(cmd *cobra.Command, e *env, o runOptions, base project.RunOptions
 	var col report.Collector
 	opts := base
 	opts.Job, opts.Select, opts.Exclude = o.sel.job, o.sel.selects, o.sel.excludes
+	if o.sel.selector != "" {
+		set, err := o.sel.eval(p)
+		if err != nil {
+			return err
+		}
+		opts.Job, opts.Select, opts.Exclude, opts.Assets = "", nil, nil, p.Graph.SetKeys(set)
+	}
 	opts.Partition, opts.FromFailure = o.partition, o.fromFailure
 	opts.Concurrency, opts.FailFast = o.concurrency, o.failFast
 	// The collector serves the JUnit report and GitHub's annotations only.

@@ -88,7 +88,20 @@ type Config struct {
 type PartitionVars struct {
 	Start string `yaml:"start"`
 	End   string `yaml:"end"`
+	// Via is "vars" (the default: --vars carries the key and the window)
+	// or "env": no partition vars, models read ELT_PARTITION_KEY,
+	// ELT_PARTITION_START and ELT_PARTITION_END with env_var(). dbt 1.11
+	// drops its partial parse whenever --vars change, so with "vars" every
+	// partition re-parses the whole project; with "env" it re-parses only
+	// the files that read the variables.
+	Via string `yaml:"via"`
 }
+
+// Ways partition windows reach dbt.
+const (
+	PartitionViaVars = "vars"
+	PartitionViaEnv  = "env"
+)
 
 // Validate reports problems found without reading any file.
 func (c *Config) Validate() []error {
@@ -122,6 +135,9 @@ func (c *Config) Validate() []error {
 				bad("%s[%d] is empty", field, i)
 			}
 		}
+	}
+	if v := c.PartitionVars.Via; v != "" && v != PartitionViaVars && v != PartitionViaEnv {
+		bad("partition_vars.via %q must be vars (--vars) or env (ELT_PARTITION_* read with env_var())", v)
 	}
 	if c.Retries < 0 {
 		bad("retries must be 0 or more, not %d", c.Retries)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
 	dbttranslator "github.com/eltproject/elt/translator/dbt"
+	"gopkg.in/yaml.v3"
 )
 
 // Load reads the tool's metadata and returns the asset specs and the step families that run them.
@@ -42,12 +44,9 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if err != nil {
 		return nil, nil, fmt.Errorf("dbt project %s: %w", rc.ProjectDir, err)
 	}
-	name := cfg.Name
-	if name == "" {
-		name = m.ProjectName
-	}
-	if name == "" {
-		return nil, nil, fmt.Errorf("%s has no project name; set name: in the dbt entry of elt.yaml", rc.Manifest)
+	name, err := familyName(cfg, rc, m)
+	if err != nil {
+		return nil, nil, err
 	}
 	family := "dbt:" + name
 	specs, err := dbttranslator.Translate(m, dbttranslator.Options{
@@ -133,6 +132,68 @@ func enrich(s *asset.Spec, m *dbtmanifest.Manifest, family string) {
 	}
 }
 
+// familyName is the step family's name: name: in elt.yaml, else the
+// manifest's project name, else dbt_project.yml's.
+func familyName(cfg, rc Config, m *dbtmanifest.Manifest) (string, error) {
+	name := cfg.Name
+	if name == "" {
+		name = m.ProjectName
+		if m.ProjectName == "" || m.ProjectNameGuessed {
+			// Older manifests (v4–v9) have no metadata.project_name: the
+			// root project is the one in dbt_project.yml, not the package
+			// of whichever model comes first (often a dependency).
+			if root, err := rootProjectName(rc.ProjectDir); err == nil && root != "" {
+				name = root
+			}
+		}
+	}
+	if name == "" {
+		return "", fmt.Errorf("%s has no metadata.project_name and %s has no name: set name: in the dbt entry of elt.yaml", rc.Manifest, filepath.Join(rc.ProjectDir, "dbt_project.yml"))
+	}
+	return name, nil
+}
+
+// LeftOutTests reads the manifest of cfg and returns the step family's name
+// and the dbt tests that Load does not import as checks, with the reason
+// (source tests without source_tests: true, tests of ephemeral models,
+// tests with no parent), for `elt validate`.
+func LeftOutTests(ctx context.Context, cfg Config, projectDir string) (string, []dbttranslator.LeftOut, error) {
+	if err := cfg.validateErr(); err != nil {
+		return "", nil, err
+	}
+	rc, err := cfg.resolved(projectDir)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	m, err := dbtmanifest.ReadManifest(rc.Manifest)
+	if err != nil {
+		return "", nil, fmt.Errorf("dbt project %s: %w", rc.ProjectDir, err)
+	}
+	name, err := familyName(cfg, rc, m)
+	if err != nil {
+		return "", nil, err
+	}
+	return "dbt:" + name, dbttranslator.LeftOutTests(m, dbttranslator.Options{SourceTests: cfg.SourceTests}), nil
+}
+
+// rootProjectName is the name: of the project's dbt_project.yml.
+func rootProjectName(projectDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(projectDir, "dbt_project.yml"))
+	if err != nil {
+		return "", err
+	}
+	var p struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(b, &p); err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(projectDir, "dbt_project.yml"), err)
+	}
+	return p.Name, nil
+}
+
 // tooOld returns the version when a manifest's dbt_version is older than
 // 1.5, else "".
 func tooOld(v string) string {
@@ -144,4 +205,30 @@ func tooOld(v string) string {
 		return v
 	}
 	return ""
+}
+
+// SelectionMethods returns dbt's selection methods (path:, resource_type:,
+// config.<key>:, source:, fqn:, test_type:, test_name:, package:,
+// exposure:) over the manifests of cfgs, which are read again on first use
+// only.
+func SelectionMethods(cfgs []Config, projectDir string) map[string]asset.MethodFunc {
+	return dbttranslator.SelectionMethods(func() ([]dbttranslator.LoadedManifest, error) {
+		var out []dbttranslator.LoadedManifest
+		for _, cfg := range cfgs {
+			rc, err := cfg.resolved(projectDir)
+			if err != nil {
+				return nil, err
+			}
+			b, err := os.ReadFile(rc.Manifest)
+			if err != nil {
+				return nil, fmt.Errorf("dbt selection: %w", err)
+			}
+			m, err := dbtmanifest.ParseManifest(b, rc.Manifest)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, dbttranslator.LoadedManifest{Manifest: m, Raw: b})
+		}
+		return out, nil
+	})
 }

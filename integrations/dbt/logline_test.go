@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 func TestParseLogLine(t *testing.T) {
@@ -112,9 +113,11 @@ func TestParseLogLine(t *testing.T) {
 // TestRecordedStreamsParse checks every line of every recorded stream is
 // read as JSON, and that each NodeFinished line yields a result.
 func TestRecordedStreamsParse(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(fixturesDir(t), "dbt", "recorded", "*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(testenv.Fixtures(t, "dbt"), "recorded", "*.jsonl"))
+	// And the real dbt 1.11's stream, recorded by testdata/record.sh.
+	files = append(files, "testdata/recorded/build.jsonl")
 	if len(files) == 0 {
-		t.Skip("no recorded dbt streams")
+		t.Fatal("no recorded dbt streams")
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -144,11 +147,11 @@ func TestRecordedStreamsParse(t *testing.T) {
 }
 
 func TestParseRunResults(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(fixturesDir(t), "dbt", "recorded", "run_results_*.json"))
-	more, _ := filepath.Glob(filepath.Join(fixturesDir(t), "dbt", "dbt_core_results_v*", "run_results.json"))
+	files, _ := filepath.Glob(filepath.Join(testenv.Fixtures(t, "dbt"), "recorded", "run_results_*.json"))
+	more, _ := filepath.Glob(filepath.Join(testenv.Fixtures(t, "dbt"), "dbt_core_results_v*", "run_results.json"))
 	files = append(files, more...)
 	if len(files) == 0 {
-		t.Skip("no recorded run_results")
+		t.Fatal("no recorded run_results")
 	}
 	for _, f := range files {
 		rs, err := readRunResults(f)
@@ -198,7 +201,7 @@ func FuzzParseLogLine(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if b, err := os.ReadFile("testdata/build_mixed.jsonl"); err == nil {
+	if b, err := os.ReadFile("testdata/recorded/build.jsonl"); err == nil {
 		for l := range bytes.SplitSeq(b, []byte("\n")) {
 			f.Add(l)
 		}

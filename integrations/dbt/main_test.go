@@ -15,6 +15,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -29,7 +30,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fakeEnv) == "1" {
 		os.Exit(fakeDBT())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if realRoot != "" {
+		os.RemoveAll(realRoot)
+	}
+	os.Exit(code)
 }
 
 // fakeScript says what the dbt test double does for one subcommand.
@@ -185,34 +190,13 @@ func (f *fake) calls(t *testing.T) []fakeCall {
 	return out
 }
 
-// fixturesDir finds /work/shared/fixtures-style folders: a shared/fixtures
-// folder beside one of the package's ancestors. It skips the test when
-// there is none.
-func fixturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "fixtures")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/fixtures not found beside the repository; skipping tests on recorded dbt output")
-		}
-		dir = parent
-	}
-}
-
-// recorded returns a file of fixtures/dbt/recorded, skipping when absent.
+// recorded returns a file of fixtures/dbt/recorded; testenv stops the
+// test when the fixtures are absent (a failure in CI).
 func recorded(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join(fixturesDir(t), "dbt", "recorded", name)
+	p := filepath.Join(testenv.Fixtures(t, "dbt", "recorded"), name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture %s is absent: %v", p, err)
+		testenv.Missing(t, p, "the public fixtures are read from ../shared/fixtures")
 	}
 	return p
 }

@@ -30,6 +30,8 @@ func Prepare(ctx context.Context, cfg Config, projectDir string, out io.Writer) 
 	r := &Runner{cfg: c}
 	env := []string{
 		"DBT_PROJECT_DIR=" + c.ProjectDir,
+		// dbt colours its text log even when it is not a terminal.
+		"DBT_USE_COLORS=false",
 		"DBT_TARGET_PATH=" + filepath.Dir(c.Manifest),
 	}
 	if pd := r.profilesDir(); pd != "" {

@@ -174,6 +174,14 @@ func (r *Runner) invocation(req *engine.Request, p *plan) (*invocation, error) {
 	if vars != "" {
 		argv = append(argv, "--vars", vars)
 	}
+	if p := req.Partition; p.HasWindow() && (r.cfg.Command == CommandBuild || r.cfg.Command == CommandRun) {
+		// Microbatch models load exactly the partition's window; dbt
+		// ignores these flags for every other model. They take
+		// click's datetime formats: no zone suffix, so UTC is spelled
+		// out by converting first.
+		const eventTime = "2006-01-02T15:04:05"
+		argv = append(argv, "--event-time-start", p.Start.UTC().Format(eventTime), "--event-time-end", p.End.UTC().Format(eventTime))
+	}
 	inv.argv = argv
 	if inv.display == "" {
 		inv.display = displayArgv(argv)
@@ -220,7 +228,7 @@ func (r *Runner) vars(part *engine.Partition) (string, error) {
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	if part != nil {
+	if part != nil && r.cfg.PartitionVars.Via != PartitionViaEnv {
 		vars[PartitionKeyVar] = part.Key
 		if part.HasWindow() {
 			start, end := r.cfg.windowVars()

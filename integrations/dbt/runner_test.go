@@ -227,49 +227,65 @@ func TestFallbackRunResults(t *testing.T) {
 	}
 }
 
-// TestOwnStream replays testdata/build_mixed.jsonl, a short stream written
-// for this package in dbt 1.8's shapes: a model that succeeds, a warn
-// test, a model error, a skipped model and a test skipped with it.
-func TestOwnStream(t *testing.T) {
-	specs := []asset.Spec{
-		withTests(model("model.shop.stg_items", "shop", "staging", "stg_items"), "test.shop.not_null_stg_items_id.1a2b3c!warn"),
-		withTests(model("model.shop.items", "shop", "items"), "test.shop.unique_items_id.4d5e6f"),
-		model("model.shop.item_stats", "shop", "item_stats"),
+// recordedSpecs loads the specs of testdata/real_project from the manifest
+// that real dbt wrote (testdata/recorded, made by testdata/record.sh).
+func recordedSpecs(t *testing.T, manifest string) []asset.Spec {
+	t.Helper()
+	specs, _, err := Load(context.Background(), Config{ProjectDir: abs(t, "testdata/real_project"), Manifest: abs(t, manifest)}, "/", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	evs, err, _, log := runFake(t, Config{}, specs, fakeScript{Replay: abs(t, "testdata/build_mixed.jsonl"), Exit: 1})
-	if err == nil || !strings.Contains(err.Error(), "Division by zero") {
-		t.Fatalf("want the model's error, got %v", err)
+	return specs
+}
+
+// TestRecordedBuild replays testdata/recorded/build.jsonl, a `dbt build`
+// by the real dbt 1.11 with dbt-duckdb: a model that fails, its child
+// skipped, an error test that fails and blocks its model's child, a warn
+// test and passing tests.
+func TestRecordedBuild(t *testing.T) {
+	var specs []asset.Spec
+	for _, s := range recordedSpecs(t, "testdata/recorded/manifest_v12.json") {
+		if !s.External && s.Key.String() != "eph" {
+			specs = append(specs, s)
+		}
 	}
-	m := evs.byAsset(t, "stg_items")
-	if m.Type != engine.AssetMaterialized || m.Metadata["rows_affected"] != int64(42) || m.Metadata["adapter_query_id"] != "01b2-q" {
-		t.Errorf("stg_items: %+v", m)
+	evs, err, _, log := runFake(t, Config{}, specs, fakeScript{Replay: abs(t, "testdata/recorded/build.jsonl"), Exit: 1})
+	if err == nil || !strings.Contains(err.Error(), "a_table_that_does_not_exist") || !strings.Contains(err.Error(), "not_null_checked_id") {
+		t.Fatalf("want the model's and the test's failures, got %v", err)
 	}
-	w := evs.byCheck(t, "stg_items", "not_null_stg_items_id")
-	if *w.Passed || w.Severity != "warn" || w.Metadata["failures"] != int64(3) {
+	for key, want := range map[string]engine.EventType{
+		"raw_items": engine.AssetMaterialized, "stg_items": engine.AssetMaterialized, "items": engine.AssetMaterialized,
+		"helper_days": engine.AssetMaterialized, "checked": engine.AssetMaterialized,
+		"bad_model": engine.AssetFailed, "after_bad": engine.AssetSkipped, "after_checked": engine.AssetSkipped,
+	} {
+		if ev := evs.byAsset(t, key); ev.Type != want {
+			t.Errorf("%s: %s %q, want %s", key, ev.Type, ev.Message, want)
+		}
+	}
+	// dbt-duckdb's adapter response is only {"_message": "OK"}: no row count.
+	if m := evs.byAsset(t, "items"); m.Metadata["relation"] != `"warehouse"."main"."items"` || m.Metadata["message"] != "OK" || m.Metadata["duration"] == nil {
+		t.Errorf("items does not carry dbt's result metadata: %+v", m.Metadata)
+	}
+	w := evs.byCheck(t, "items", "accepted_values_items_amount_cents__150__200__325__400")
+	if *w.Passed || w.Severity != "warn" || w.Metadata["failures"] != int64(1) {
 		t.Errorf("warn check: %+v", w)
 	}
-	if f := evs.byAsset(t, "items"); f.Type != engine.AssetFailed || !strings.Contains(f.Message, "Division by zero") {
-		t.Errorf("items: %+v", f)
+	if c := evs.byCheck(t, "checked", "not_null_checked_id"); *c.Passed || c.Metadata["failures"] != int64(1) {
+		t.Errorf("error check: %+v", c)
 	}
-	if s := evs.byAsset(t, "item_stats"); s.Type != engine.AssetSkipped {
-		t.Errorf("item_stats: %+v", s)
+	if n := len(evs.of(engine.CheckEvaluated)); n != 5 {
+		t.Errorf("%d checks evaluated, want 5:\n%s", n, log)
 	}
-	if len(evs.of(engine.CheckEvaluated)) != 1 {
-		t.Errorf("a skipped test is not evaluated: %+v", evs.of(engine.CheckEvaluated))
-	}
-	if !strings.Contains(log, "was not evaluated") {
-		t.Errorf("the skipped test should be logged:\n%s", log)
-	}
-	evs.golden(t, "own_build_mixed")
+	evs.golden(t, "recorded_build")
 }
 
 func TestCouldNotRun(t *testing.T) {
-	evs, err, _, _ := runFake(t, Config{}, jaffleModels()[:1], fakeScript{Replay: abs(t, "testdata/profile_error.jsonl"), Exit: 2})
+	evs, err, _, _ := runFake(t, Config{}, jaffleModels()[:1], fakeScript{Replay: abs(t, "testdata/recorded/profile_error.jsonl"), Exit: 2})
 	var se *StepError
 	if !errors.As(err, &se) || se.ExitCode != 2 {
 		t.Fatalf("want a StepError with exit 2, got %v", err)
 	}
-	if !strings.Contains(err.Error(), "Could not find profile named 'jaffle_shop'") || !strings.Contains(err.Error(), "could not run") {
+	if !strings.Contains(err.Error(), "does not have a target named 'missing'") || !strings.Contains(err.Error(), "could not run") {
 		t.Errorf("the error should carry dbt's message: %v", err)
 	}
 	if len(evs.evs) != 0 {
@@ -531,4 +547,46 @@ func abs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestPartitionViaEnv: with partition_vars.via: env the window reaches dbt
+// only as ELT_PARTITION_* variables; --vars carries the configured vars
+// alone, so it is the same for every partition and dbt keeps its partial
+// parse.
+func TestPartitionViaEnv(t *testing.T) {
+	specs := jaffleModels()[:1]
+	f := newFake(t, map[string]fakeScript{"": {}})
+	cfg := Config{ProjectDir: project(t), Executable: f.exe, Vars: map[string]any{"region": "eu"}, PartitionVars: PartitionVars{Via: PartitionViaEnv}}
+	r, err := NewRunner(cfg, "/", specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := request(t, specs)
+	for i, day := range []int{1, 2} {
+		req.Attempt = i + 1
+		req.Partition = &engine.Partition{Key: fmt.Sprintf("2024-05-0%d", day),
+			Start: time.Date(2024, 5, day, 0, 0, 0, 0, time.UTC), End: time.Date(2024, 5, day+1, 0, 0, 0, 0, time.UTC)}
+		if err := r.Run(context.Background(), req, func(engine.Event) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := f.calls(t)
+	for i, c := range calls {
+		argv := strings.Join(c.Argv, " ")
+		if !strings.Contains(argv, `--vars {"region":"eu"}`) || strings.Contains(argv, "partition_key") || strings.Contains(argv, "min_date") {
+			t.Errorf("call %d: argv %s", i, argv)
+		}
+		if want := fmt.Sprintf("2024-05-0%dT00:00:00Z", i+1); c.Env["ELT_PARTITION_START"] != want {
+			t.Errorf("call %d: ELT_PARTITION_START %q, want %q", i, c.Env["ELT_PARTITION_START"], want)
+		}
+		// Microbatch models get the window from dbt's own flags.
+		if want := fmt.Sprintf("--event-time-start 2024-05-0%dT00:00:00 --event-time-end 2024-05-0%dT00:00:00", i+1, i+2); !strings.Contains(argv, want) {
+			t.Errorf("call %d: argv %s lacks %s", i, argv, want)
+		}
+	}
+	bad := cfg
+	bad.PartitionVars.Via = "flags"
+	if errs := bad.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), `partition_vars.via "flags" must be vars`) {
+		t.Errorf("validate: %v", errs)
+	}
 }

@@ -1,28 +1,14 @@
 package dbt
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
-// fixturesDir finds shared/fixtures/dbt by walking up from the package
-// directory, or skips the test when it is absent.
+// fixturesDir is shared/fixtures/dbt; testenv stops the test when it is
+// absent (a failure in CI).
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "fixtures", "dbt")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/fixtures/dbt not found above the package directory; skipping tests on real dbt artifacts")
-		}
-		dir = parent
-	}
+	return testenv.Fixtures(t, "dbt")
 }

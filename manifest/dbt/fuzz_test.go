@@ -17,6 +17,9 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte(`{"nodes":{"a\u0041":{"unique_id":"\ud83d\ude00","tags":"one","version":2.5}},"metadata":{"dbt_schema_version":"/manifest/v7"}}`))
 	f.Add([]byte(`{"metadata":{"dbt_schema_version":"https://schemas.getdbt.com/dbt/run-results/v6.json"}}`))
 	f.Add([]byte(`[`))
+	f.Add([]byte(`{"metadata":{"dbt_schema_version":"x/manifest/v20.json"},"nodes":null}`))
+	f.Add([]byte(`{"metadata":{"dbt_schema_version":"x/manifest/v12.json"},"nodes":{"model.p.a":{"unique_id":"model.p.a","resource_type":7,"depends_on":{"nodes":"model.p.b"}}}}`))
+	f.Add([]byte(`{"metadata":{"dbt_schema_version":"x/manifest/v12.json"},"nodes":{"model.p.a":{"unique_id":"model.p.a","depends_on":{"nodes":["model.p.gone"]}}},"exposures":{"exposure.p.e":{"unique_id":"exposure.p.e","depends_on":{"nodes":["metric.p.m","model.p.a"]}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseManifest(data, "fuzz.json")
 		if err != nil {
@@ -36,6 +39,12 @@ func FuzzParseManifest(f *testing.F) {
 		for id, n := range m.Nodes {
 			if id != n.UniqueID {
 				t.Errorf("node keyed %q has unique_id %q", id, n.UniqueID)
+			}
+			// No edge of an accepted manifest is silently dropped.
+			for _, d := range n.DependsOn.Nodes {
+				if m.Nodes[d] == nil && m.Sources[d] == nil && !strings.HasPrefix(d, "metric.") && !strings.HasPrefix(d, "semantic_model.") && !strings.HasPrefix(d, "saved_query.") {
+					t.Errorf("node %s depends on %q, which the manifest lacks", id, d)
+				}
 			}
 		}
 		Compare(m, m)

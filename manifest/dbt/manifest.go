@@ -13,10 +13,13 @@ import (
 	"slices"
 )
 
-// Supported manifest schema versions.
+// Supported manifest schema versions: v4 to v12 (dbt-core 1.0 and later)
+// and v20, which dbt Fusion (the dbt 2.0 engine) writes in the layout of
+// v12.
 const (
-	MinManifestVersion = 4
-	MaxManifestVersion = 12
+	MinManifestVersion    = 4
+	MaxManifestVersion    = 12
+	FusionManifestVersion = 20
 )
 
 // Manifest is a parsed dbt manifest.json.
@@ -27,11 +30,13 @@ type Manifest struct {
 	SchemaVersion int
 	DbtVersion    string
 	// ProjectName is metadata.project_name or, when absent (common in v4–v9),
-	// the package of the first model.
-	ProjectName  string
-	AdapterType  string
-	GeneratedAt  string
-	InvocationID string
+	// the package of the first model (then ProjectNameGuessed is set: that
+	// may be a dependency's package; dbt_project.yml knows better).
+	ProjectName        string
+	ProjectNameGuessed bool
+	AdapterType        string
+	GeneratedAt        string
+	InvocationID       string
 
 	// Nodes maps unique_id to every node: models, seeds, snapshots, tests,
 	// analyses, operations and others.

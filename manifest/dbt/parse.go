@@ -26,6 +26,8 @@ type parser struct {
 	recent     [1024]string
 	sawMeta    bool
 	firstPk    string
+	depsType   string // set by dependsOn when depends_on.nodes is not a list
+	bad        string // a member of the node being read has the wrong JSON type
 }
 
 func parseManifest(s *scanner) (*Manifest, error) {
@@ -57,14 +59,29 @@ func parseManifest(s *scanner) (*Manifest, error) {
 			}
 			return p.metadata(raw)
 		case "nodes":
+			if err := p.section(s, "nodes"); err != nil {
+				return err
+			}
 			return p.nodes(s)
 		case "sources":
+			if err := p.section(s, "sources"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error { return p.source(s) })
 		case "macros":
+			if err := p.section(s, "macros"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error { return p.macro(s) })
 		case "exposures":
+			if err := p.section(s, "exposures"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error { return p.exposure(s) })
 		case "groups":
+			if err := p.section(s, "groups"); err != nil {
+				return err
+			}
 			return s.object(func([]byte) error {
 				raw, err := s.value()
 				if err != nil {
@@ -86,10 +103,13 @@ func parseManifest(s *scanner) (*Manifest, error) {
 	if !p.sawMeta {
 		return nil, fmt.Errorf("%s: not a dbt manifest: no metadata.dbt_schema_version; pass the target/manifest.json written by dbt", s.name)
 	}
-	if m.ProjectName == "" {
-		m.ProjectName = p.firstPk
+	if m.ProjectName == "" && p.firstPk != "" {
+		m.ProjectName, m.ProjectNameGuessed = p.firstPk, true
 	}
 	slices.Sort(m.Disabled)
+	if err := checkDependsOn(m); err != nil {
+		return nil, err
+	}
 	// dbt derives parent_map and child_map from depends_on; so do we,
 	// sharing the strings already read instead of reading the file's copy.
 	m.ParentMap = buildParentMap(m)
@@ -115,6 +135,59 @@ func (p *parser) metadata(raw []byte) error {
 	return nil
 }
 
+// section checks that a top-level member of the manifest is an object,
+// as dbt writes it, before it is walked.
+func (p *parser) section(s *scanner, name string) error {
+	c, err := s.skipSpace()
+	if err != nil || c == '{' {
+		return err
+	}
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	if len(v) > 40 {
+		v = append(v[:40:40], "…"...)
+	}
+	return fmt.Errorf("%s: %q is %s, not an object: dbt writes an object of %s ({} when there are none); re-run dbt parse to write a complete manifest", p.s.name, name, v, name)
+}
+
+// checkDependsOn refuses a manifest whose nodes or exposures depend on a
+// node or source it does not hold: dropping the edge would let a model
+// build before its parent.
+func checkDependsOn(m *Manifest) error {
+	known := func(id string) bool {
+		if m.Nodes[id] != nil || m.Sources[id] != nil {
+			return true
+		}
+		// Metrics, semantic models and saved queries are not read; an
+		// exposure may depend on them.
+		kind, _, _ := strings.Cut(id, ".")
+		return kind == "metric" || kind == "semantic_model" || kind == "saved_query"
+	}
+	// The first offender in unique_id order, so the message is stable;
+	// nothing is sorted when all is well.
+	var what, bad, missing string
+	check := func(kind, id string, deps []string) {
+		for _, d := range deps {
+			if !known(d) && (bad == "" || kind < what || kind == what && id < bad) {
+				what, bad, missing = kind, id, d
+				return
+			}
+		}
+	}
+	for id, n := range m.Nodes {
+		check("node", id, n.DependsOn.Nodes)
+	}
+	for id, e := range m.Exposures {
+		check("exposure", id, e.DependsOn.Nodes)
+	}
+	if bad == "" {
+		return nil
+	}
+	return fmt.Errorf("%s: %s %s depends on %q, which is not in the manifest; re-run dbt parse to write a complete manifest (a hand-edited or truncated manifest would let %s run before its parent)", m.Name, what, bad, missing, bad)
+}
+
 // manifestVersion extracts N from ".../manifest/vN.json".
 func manifestVersion(sv string) (int, error) {
 	i := strings.Index(sv, "/manifest/v")
@@ -132,8 +205,8 @@ func manifestVersion(sv string) (int, error) {
 	if v < MinManifestVersion {
 		return v, fmt.Errorf("dbt manifest schema v%d is not supported (elt reads v%d to v%d, written by dbt 1.0 and later); re-run dbt parse with a newer dbt", v, MinManifestVersion, MaxManifestVersion)
 	}
-	if v > MaxManifestVersion {
-		return v, fmt.Errorf("dbt manifest schema v%d is newer than elt supports (v%d to v%d); upgrade elt or write the manifest with an older dbt", v, MinManifestVersion, MaxManifestVersion)
+	if v > MaxManifestVersion && v != FusionManifestVersion {
+		return v, fmt.Errorf("dbt manifest schema v%d is newer than elt supports (v%d to v%d, and v%d from dbt Fusion); upgrade elt or write the manifest with an older dbt", v, MinManifestVersion, MaxManifestVersion, FusionManifestVersion)
 	}
 	return v, nil
 }
@@ -154,11 +227,15 @@ func (p *parser) eachMember(s *scanner, fn func(key string, val []byte)) error {
 // node reads one node from walk, which hands each member to its argument.
 func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, error) {
 	n := &Node{Config: Config{Enabled: true}}
+	p.bad, p.depsType = "", ""
 	err := walk(func(key string, v []byte) {
 		switch key {
 		case "unique_id":
 			n.UniqueID = p.str(v)
 		case "resource_type":
+			if len(v) == 0 || v[0] != '"' {
+				p.bad = fmt.Sprintf("resource_type is %s, not a string such as \"model\"", v)
+			}
 			n.ResourceType = p.intern(v)
 		case "name":
 			n.Name = p.str(v)
@@ -191,6 +268,10 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 			p.config(v, &n.Config)
 		case "depends_on":
 			n.DependsOn = p.dependsOn(v)
+			if t := p.depsType; t != "" {
+				p.bad = "depends_on.nodes is " + t + ", not a list of unique_ids"
+				p.depsType = ""
+			}
 		case "columns":
 			n.Columns = p.columns(v)
 		case "raw_code", "raw_sql":
@@ -246,6 +327,9 @@ func (p *parser) node(walk func(fn func(key string, v []byte)) error) (*Node, er
 	if n.UniqueID == "" {
 		return nil, fmt.Errorf("%s: a node has no unique_id; is this a dbt manifest?", p.s.name)
 	}
+	if p.bad != "" {
+		return nil, fmt.Errorf("%s: node %s: %s; re-run dbt parse to write a valid manifest (was it edited by hand?)", p.s.name, n.UniqueID, p.bad)
+	}
 	return n, nil
 }
 
@@ -262,12 +346,33 @@ func (p *parser) dependsOn(v []byte) DependsOn {
 	p.members(depthField, v, func(k string, lv []byte) {
 		switch k {
 		case "nodes":
+			if len(lv) == 0 || lv[0] != '[' {
+				p.depsType = jsonType(lv)
+			}
 			d.Nodes = p.uidList(depthItem, lv)
 		case "macros":
 			d.Macros = p.strList(depthItem, lv)
 		}
 	})
 	return d
+}
+
+// jsonType names the JSON type of a value that should have been a list.
+func jsonType(v []byte) string {
+	switch {
+	case len(v) == 0:
+		return "empty"
+	case string(v) == "null":
+		return "null"
+	case v[0] == '{':
+		return "an object"
+	case v[0] == '"':
+		return "a string"
+	}
+	if len(v) > 20 {
+		return string(v[:20]) + "…"
+	}
+	return string(v)
 }
 
 func (p *parser) config(v []byte, c *Config) {

@@ -25,6 +25,14 @@ func TestManifestErrors(t *testing.T) {
 		{"truncated", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {"model.a.b": {"name": "b"`, "unexpected end of input"},
 		{"bad member", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"},
 "nodes": {"model.a.b": {"unique_id" "b"}}}`, "manifest.json:2: invalid JSON at byte"},
+		{"nodes null", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": null}`, `"nodes" is null, not an object: dbt writes an object of nodes ({} when there are none); re-run dbt parse`},
+		{"sources a list", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "sources": []}`, `"sources" is [], not an object`},
+		{"resource_type a number", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {"model.a.b": {"unique_id": "model.a.b", "resource_type": 7}}}`, `node model.a.b: resource_type is 7, not a string such as "model"; re-run dbt parse`},
+		{"depends_on.nodes not a list", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {"model.a.b": {"unique_id": "model.a.b", "resource_type": "model", "depends_on": {"nodes": "model.a.c"}}}}`, "node model.a.b: depends_on.nodes is a string, not a list of unique_ids"},
+		{"depends_on.nodes an object", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {"model.a.b": {"unique_id": "model.a.b", "resource_type": "model", "depends_on": {"nodes": {"model.a.c": 1}}}}}`, "node model.a.b: depends_on.nodes is an object"},
+		{"depends_on a missing node", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {"model.a.b": {"unique_id": "model.a.b", "resource_type": "model", "depends_on": {"nodes": ["model.a.gone"]}}}}`, `node model.a.b depends on "model.a.gone", which is not in the manifest; re-run dbt parse`},
+		{"exposure on a missing node", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {}, "exposures": {"exposure.a.e": {"unique_id": "exposure.a.e", "depends_on": {"nodes": ["model.a.gone"]}}}}`, `exposure exposure.a.e depends on "model.a.gone"`},
+		{"fusion v21", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v21.json"}}`, "schema v21 is newer than elt supports (v4 to v12, and v20 from dbt Fusion)"},
 		{"node without id", `{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"}, "nodes": {"x": {"name": "b"}}}`, "a node has no unique_id"},
 	}
 	for _, tc := range tests {

@@ -11,30 +11,17 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/internal/testenv"
 	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// fixturesDir finds shared/fixtures/dbt by walking up from the package
-// directory, or skips the test when it is absent.
+// fixturesDir is shared/fixtures/dbt; testenv stops the test when it is
+// absent (a failure in CI).
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "fixtures", "dbt")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/fixtures/dbt not found above the package directory; skipping tests on real dbt artifacts")
-		}
-		dir = parent
-	}
+	return testenv.Fixtures(t, "dbt")
 }
 
 func loadFixture(t testing.TB, name string) *dbtmanifest.Manifest {

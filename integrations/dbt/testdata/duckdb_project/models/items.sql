@@ -1,1 +1,0 @@
-select id, loaded_from from {{ ref('stg_items') }}
