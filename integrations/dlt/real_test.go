@@ -244,7 +244,13 @@ func TestRecordedLoadInfo(t *testing.T) {
 		{"load_info.jsonl", 0, map[string]int64{"orders": 2, "customers": 3}},
 		{"load_info_failed_job.jsonl", 1, map[string]int64{"orders": 2, "customers": 3}},
 	} {
-		evs, raws, err := command.ReadEventsFile(filepath.Join("testdata", "realdlt", tc.file), asset.Key{})
+		// ParseEvents, not ReadEventsFile: that removes the file it read.
+		path := filepath.Join("testdata", "realdlt", tc.file)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, raws, err := command.ParseEvents(path, b, asset.Key{})
 		if err != nil || len(evs) != 0 || len(raws) != 1 {
 			t.Fatalf("%s: %v events %v raw %d", tc.file, err, evs, len(raws))
 		}
