@@ -103,7 +103,7 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	cmd.Dir = dir
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake(),
-		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.GRPCPlugin{}},
+		VersionedPlugins: sdk.VersionedPlugins(nil), // protocol 1 and 2 plugins
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     startTimeout,
