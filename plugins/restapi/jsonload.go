@@ -68,6 +68,9 @@ func (j *windowJob) readPages(ctx context.Context, t *table, first page, pages <
 			if err := j.insertBatch(gctx, t, query, b, st); err != nil {
 				return err
 			}
+			for _, f := range b.files { // a long window never holds more than two batches on disk
+				_ = os.Remove(f)
+			}
 		}
 		return nil
 	})
