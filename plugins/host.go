@@ -120,6 +120,9 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
+		if verr := sdk.VersionMismatch(err); verr != nil {
+			return nil, fmt.Errorf("plugin %s: %w", s.ref.label(), verr)
+		}
 		return nil, s.failure("starting", err)
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)

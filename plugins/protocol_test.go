@@ -2,10 +2,10 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
@@ -59,7 +59,9 @@ func TestOldAndNewPlugins(t *testing.T) {
 		})
 	}
 	_, err := Describe(context.Background(), versionRef(3), nil)
-	if err == nil || !strings.Contains(err.Error(), "Plugin version: 3") || !strings.Contains(err.Error(), "[1 2]") {
+	var verr *sdk.VersionError
+	if !errors.As(err, &verr) || verr.Plugin != 3 ||
+		err.Error() != "plugin v3: it speaks plugin protocol version 3, and this elt speaks versions 1 and 2; rebuild the plugin with this elt's plugins/sdk (or implement proto/elt/plugin/v2/plugin.proto), or upgrade elt" {
 		t.Errorf("a version 3 plugin: err = %v, want the versions named", err)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,42 @@ func VersionedPlugins(impl Plugin) map[int]plugin.PluginSet {
 		1: {PluginName: &grpcPluginV1{Impl: impl}},
 		2: {PluginName: &GRPCPlugin{Impl: impl}},
 	}
+}
+
+// VersionError is a plugin that speaks no protocol version this host
+// speaks.
+type VersionError struct {
+	Plugin int // the plugin's version
+}
+
+// Error says which versions each side speaks and what to do.
+func (e *VersionError) Error() string {
+	vs := make([]string, len(ProtocolVersions))
+	for i, v := range ProtocolVersions {
+		vs[i] = strconv.Itoa(v)
+	}
+	return fmt.Sprintf("it speaks plugin protocol version %d, and this elt speaks versions %s; rebuild the plugin with this elt's plugins/sdk (or implement proto/elt/plugin/v2/plugin.proto), or upgrade elt",
+		e.Plugin, strings.Join(vs, " and "))
+}
+
+// VersionMismatch returns a *VersionError when err is go-plugin's refusal
+// of the plugin's protocol version at the handshake (go-plugin has no
+// typed error for it), else nil.
+func VersionMismatch(err error) error {
+	msg := strings.ToLower(err.Error())
+	i := strings.Index(msg, "incompatible api version")
+	if i < 0 {
+		return nil
+	}
+	var v int
+	j := strings.Index(msg[i:], "plugin version:")
+	if j < 0 {
+		return nil
+	}
+	if _, serr := fmt.Sscanf(msg[i+j:], "plugin version: %d", &v); serr != nil {
+		return nil
+	}
+	return &VersionError{Plugin: v}
 }
 
 // GRPCPlugin is the go-plugin glue of protocol version 2: the plugin side

@@ -275,3 +275,16 @@ func TestEventFromPB(t *testing.T) {
 		})
 	}
 }
+
+func TestVersionMismatch(t *testing.T) {
+	err := VersionMismatch(errors.New("Incompatible API version with plugin. Plugin version: 7, Client versions: [1 2]"))
+	var v *VersionError
+	if !errors.As(err, &v) || v.Plugin != 7 || !strings.Contains(err.Error(), "versions 1 and 2") {
+		t.Errorf("err = %v", err)
+	}
+	for _, other := range []string{"exec: no such file", "incompatible api version", "plugin exited before we could connect"} {
+		if err := VersionMismatch(errors.New(other)); err != nil {
+			t.Errorf("%q read as a version mismatch: %v", other, err)
+		}
+	}
+}
