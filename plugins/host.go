@@ -105,7 +105,7 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	tail := newTailWriter(out, secrets)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake(),
-		Plugins:          plugin.PluginSet{sdk.PluginName: &sdk.GRPCPlugin{}},
+		VersionedPlugins: sdk.VersionedPlugins(nil), // protocol 1 and 2 plugins
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     startTimeout,
 		Stderr:           tail,
@@ -134,6 +134,9 @@ func start(ctx context.Context, ref PluginRef, dir string, out io.Writer, secret
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
+		if verr := sdk.VersionMismatch(err); verr != nil {
+			return nil, fmt.Errorf("plugin %s: %w", s.ref.label(), verr)
+		}
 		return nil, s.failure("starting", err)
 	}
 	if cmd != nil && cmd.Process != nil {

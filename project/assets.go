@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
@@ -39,7 +39,7 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 		for _, cn := range a.Checks {
 			cs, err := p.buildCheck(&cn, a, "")
 			if err != nil {
-				line, msg := lineOf(err.Error())
+				line, msg := splitLineError(err)
 				if line == 0 {
 					line = cn.Line
 				}

@@ -1,7 +1,7 @@
 package project
 
 import (
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FileName is the project file elt looks for.

@@ -1,16 +1,19 @@
 package project
 
 import (
+	"encoding"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/integrations/command"
@@ -178,10 +181,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, what string, p *problems) {
 	if !checkShape(n, t, what, p) {
 		return
 	}
+	if !valueFits(n, t, what, p) {
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // decode reports the type mismatch
+			return
 		}
 		fields, open := ti.fields, ti.open
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -308,6 +314,77 @@ func nodeKind(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
+// valueFits reports whether node n can decode into a value of type t, and
+// adds a problem at n's line when it surely cannot. Cases it does not know
+// are left to the decoder.
+func valueFits(n *yaml.Node, t reflect.Type, what string, p *problems) bool {
+	tag := n.ShortTag()
+	if tag == "!!null" || reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return true
+	}
+	var want string
+	ok := true
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		want, ok = "a mapping", n.Kind == yaml.MappingNode
+	case reflect.Slice, reflect.Array:
+		want, ok = "a list", n.Kind == yaml.SequenceNode
+	case reflect.String:
+		want, ok = "a single value", n.Kind == yaml.ScalarNode
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if t.PkgPath() == "time" {
+			return true // time.Duration takes "90s"
+		}
+		want, ok = "a whole number", n.Kind == yaml.ScalarNode && (tag == "!!int" || tag == "!!float" && isWhole(n.Value))
+	case reflect.Float32, reflect.Float64:
+		want, ok = "a number", n.Kind == yaml.ScalarNode && (tag == "!!int" || tag == "!!float")
+	case reflect.Bool:
+		want, ok = "true or false", n.Kind == yaml.ScalarNode && (tag == "!!bool" || tag == "!!str" && yaml11Bool(n.Value))
+	}
+	if ok {
+		return true
+	}
+	p.add(n.Line, "%s: found %s where %s belongs", strings.TrimPrefix(what, "elt.yaml."), describeNode(n), want)
+	return false
+}
+
+// describeNode names what a node holds, for messages: a string `abc`, a
+// list, a mapping.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	v := n.Value
+	if len(v) > 20 {
+		v = v[:17] + "..."
+	}
+	kind := map[string]string{"!!int": "a number", "!!float": "a number", "!!bool": "true/false"}[n.ShortTag()]
+	if kind == "" {
+		kind = "a string"
+	}
+	return fmt.Sprintf("%s `%s`", kind, v)
+}
+
+// isWhole reports whether a YAML float such as 4.0 is a whole number.
+func isWhole(s string) bool {
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && f == float64(int64(f))
+}
+
+// yaml11Bool reports whether s is one of YAML 1.1's words for true and
+// false, which the decoder accepts into a bool.
+func yaml11Bool(s string) bool {
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF":
+		return true
+	}
+	return false
+}
+
 // inlineMapKey marks, in yamlFields' result, a struct with an inline map.
 const inlineMapKey = "\x00inline"
 
@@ -360,41 +437,44 @@ func nearest(s string, cands []string) string {
 	return best
 }
 
-// decodeNode decodes n into out, turning yaml.v3's type errors into
-// problems with lines.
+// decodeNode decodes n into out, turning decode errors into problems with
+// lines. Our own unmarshalers report *lineError values; the YAML library's
+// type errors are only text, so checkKeys finds the type mismatches it
+// knows from the nodes first and the library's text is a fallback for the
+// rest (a line already reported is not reported twice).
 func decodeNode(n *yaml.Node, out any, p *problems) bool {
-	if err := n.Decode(out); err != nil {
-		var te *yaml.TypeError
-		if ok := asTypeError(err, &te); ok {
-			for _, e := range te.Errors {
-				line, msg := lineOf(e)
-				if p.hasLine(line) {
-					continue // checkKeys said it in clearer words
-				}
+	err := n.Decode(out)
+	if err == nil {
+		return true
+	}
+	var le *lineError
+	var te *yaml.TypeError
+	switch {
+	case errors.As(err, &le):
+		p.add(le.Line, "%s", le.Msg)
+	case errors.As(err, &te):
+		for _, e := range te.Errors {
+			line, msg := lineOf(e)
+			if line == 0 {
+				line = n.Line
+			}
+			if !p.hasLine(line) {
 				p.add(line, "%s", friendlyTypeError(msg))
 			}
-			return false
 		}
+	default:
 		line, msg := lineOf(err.Error())
 		if line == 0 {
 			line = n.Line
 		}
 		p.add(line, "%s", msg)
-		return false
 	}
-	return true
+	return false
 }
 
-func asTypeError(err error, te **yaml.TypeError) bool {
-	t, ok := err.(*yaml.TypeError)
-	if ok {
-		*te = t
-	}
-	return ok
-}
-
-// friendlyTypeError rewrites "cannot unmarshal !!str `abc` into int" into
-// words a user knows.
+// friendlyTypeError rewrites the YAML library's "cannot unmarshal !!str
+// `abc` into int" into words a user knows. Text it does not recognise is
+// kept as it is.
 func friendlyTypeError(msg string) string {
 	r := strings.NewReplacer("!!str", "a string", "!!int", "a number", "!!seq", "a list", "!!map", "a mapping", "!!bool", "true/false", "!!float", "a number",
 		"cannot unmarshal", "found", " into []string", " where a list of strings belongs", " into string", " where a single value belongs",
@@ -415,32 +495,98 @@ func readYAML(path string) (*yaml.Node, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		line, msg := lineOf(strings.TrimPrefix(err.Error(), "yaml: "))
+		// The library's syntax errors are text only ("yaml: line 4: …"),
+		// and some have no line at all.
+		line, msg := lineOf(err.Error())
+		if line == 0 {
+			line = syntaxErrorLine(b, err.Error())
+		}
 		return nil, &Error{Problems: []Problem{{File: path, Line: line, Msg: "malformed YAML: " + msg}}}
 	}
 	return &doc, nil
 }
 
-// strictDecode is for custom unmarshalers: it refuses unknown keys (the
-// first one, as an error with its line) and decodes n into out.
+// syntaxErrorLine finds the line of a syntax error whose text names none
+// ("mapping values are not allowed in this context"): the first line at
+// which a prefix of the file fails with the same error, found by bisection
+// (a prefix that holds the error fails with it, a shorter one does not).
+// It returns 0 when no prefix fails that way.
+func syntaxErrorLine(b []byte, msg string) int {
+	lines := strings.SplitAfter(string(b), "\n")
+	fails := func(k int) bool {
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n)
+		return err != nil && err.Error() == msg
+	}
+	lo, hi := 1, len(lines)
+	if !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// strictDecode is for custom unmarshalers: it refuses unknown keys and
+// values of the wrong type (the first one, as a *lineError) and decodes n
+// into out.
 func strictDecode(n *yaml.Node, out any, what string) error {
 	var probs problems
 	checkKeys(n, reflect.TypeOf(out), what, &probs)
 	if len(probs.list) > 0 {
-		return fmt.Errorf("line %d: %s", probs.list[0].Line, probs.list[0].Msg)
+		return &lineError{Line: probs.list[0].Line, Msg: probs.list[0].Msg}
 	}
 	return n.Decode(out)
 }
 
-// lineOf splits a "line N: msg" error text into its parts.
-func lineOf(msg string) (int, string) {
-	var line int
-	if strings.HasPrefix(msg, "line ") {
-		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
-			if i := strings.IndexByte(msg, ':'); i >= 0 {
-				return line, strings.TrimSpace(msg[i+1:])
-			}
-		}
+// lineError is a problem at one line of a YAML file, returned by our own
+// unmarshalers through the YAML library (which passes it on unchanged).
+type lineError struct {
+	Line int
+	Msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// errAt returns a *lineError at n's line.
+func errAt(n *yaml.Node, format string, args ...any) error {
+	return &lineError{Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// splitLineError returns the line and message of err: those of a
+// *lineError, else what lineOf finds in its text.
+func splitLineError(err error) (int, string) {
+	var le *lineError
+	if errors.As(err, &le) {
+		return le.Line, le.Msg
 	}
-	return 0, msg
+	return lineOf(err.Error())
+}
+
+// libLine finds "line N" (optionally "line N column M") followed by a colon
+// in an error text of the YAML library, which has no typed syntax errors.
+var libLine = regexp.MustCompile(`\bline (\d+)(?:,? column \d+)?: ?`)
+
+// lineOf splits an error text such as "yaml: line N: msg" into the line
+// and the message without the library's prefix. A text without a line is
+// returned whole, with line 0.
+func lineOf(msg string) (int, string) {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	m := libLine.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return 0, msg
+	}
+	line, err := strconv.Atoi(msg[m[2]:m[3]])
+	if err != nil {
+		return 0, msg
+	}
+	rest := strings.TrimSpace(msg[:m[0]] + msg[m[1]:])
+	rest = strings.TrimPrefix(strings.TrimSuffix(rest, ":"), "yaml: ")
+	return line, strings.TrimSpace(rest)
 }

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"sort"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/eltproject/elt/asset"
 	dbtint "github.com/eltproject/elt/integrations/dbt"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/eltproject/elt/asset"
 )
@@ -24,7 +24,7 @@ func (k *KeyValue) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.ScalarNode:
 		key, err := asset.ParseKey(n.Value)
 		if err != nil {
-			return fmt.Errorf("line %d: %w", n.Line, err)
+			return errAt(n, "%v", err)
 		}
 		k.Key = key
 	case yaml.SequenceNode:
@@ -34,11 +34,11 @@ func (k *KeyValue) UnmarshalYAML(n *yaml.Node) error {
 		}
 		key, err := asset.NewKey(parts...)
 		if err != nil {
-			return fmt.Errorf("line %d: %w", n.Line, err)
+			return errAt(n, "%v", err)
 		}
 		k.Key = key
 	default:
-		return fmt.Errorf("line %d: an asset key is \"a/b\" or a list of parts", n.Line)
+		return errAt(n, "an asset key is \"a/b\" or a list of parts")
 	}
 	return nil
 }
@@ -49,14 +49,14 @@ type Duration time.Duration
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a duration is a value like 90s, 10m, 2h or 1d", n.Line)
+		return errAt(n, "a duration is a value like 90s, 10m, 2h or 1d")
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return errAt(n, "%v", err)
 	}
 	if v < 0 {
-		return fmt.Errorf("line %d: %q is negative; durations are 0 (none) or more", n.Line, n.Value)
+		return errAt(n, "%q is negative; durations are 0 (none) or more", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -102,17 +102,17 @@ func (c *CommandValue) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.ScalarNode:
 		c.Shell = n.Value
 		if strings.TrimSpace(c.Shell) == "" {
-			return fmt.Errorf("line %d: command is empty", n.Line)
+			return errAt(n, "command is empty")
 		}
 	case yaml.SequenceNode:
 		if err := n.Decode(&c.Argv); err != nil {
 			return err
 		}
 		if len(c.Argv) == 0 || c.Argv[0] == "" {
-			return fmt.Errorf("line %d: command list is empty", n.Line)
+			return errAt(n, "command list is empty")
 		}
 	default:
-		return fmt.Errorf("line %d: command is a string (run by /bin/sh) or a list (argv)", n.Line)
+		return errAt(n, "command is a string (run by /bin/sh) or a list (argv)")
 	}
 	return nil
 }
@@ -133,7 +133,7 @@ func (r *RetryValue) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		v, err := strconv.Atoi(n.Value)
 		if err != nil || v < 0 {
-			return fmt.Errorf("line %d: retries is a number of retries or a mapping {max, delay, backoff, max_delay, jitter}", n.Line)
+			return errAt(n, "retries is a number of retries or a mapping {max, delay, backoff, max_delay, jitter}")
 		}
 		r.Max = v
 		return nil
@@ -148,10 +148,10 @@ func (r *RetryValue) UnmarshalYAML(n *yaml.Node) error {
 	switch r.Backoff {
 	case "", "exponential", "linear", "constant":
 	default:
-		return fmt.Errorf("line %d: backoff must be exponential, linear or constant, not %q", n.Line, r.Backoff)
+		return errAt(n, "backoff must be exponential, linear or constant, not %q", r.Backoff)
 	}
 	if r.Jitter < 0 || r.Jitter > 1 {
-		return fmt.Errorf("line %d: jitter is a fraction between 0 and 1", n.Line)
+		return errAt(n, "jitter is a fraction between 0 and 1")
 	}
 	return nil
 }
@@ -164,6 +164,9 @@ func (s *StringList) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		*s = []string{n.Value}
 		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return errAt(n, "found %s where a list of names (or one name) belongs", describeNode(n))
 	}
 	var l []string
 	if err := n.Decode(&l); err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/eltproject/elt/engine"
 	dbtmanifest "github.com/eltproject/elt/manifest/dbt"
 	dbttranslator "github.com/eltproject/elt/translator/dbt"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Load reads the tool's metadata and returns the asset specs and the step families that run them.

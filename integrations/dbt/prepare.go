@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/eltproject/elt/integrations/command"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Prepare readies a dbt project for Load, for `elt sync --prepare`: it runs

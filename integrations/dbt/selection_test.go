@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/asset"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestSelectors(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/eltproject/elt/asset"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // ErrNoSelectorsFile is returned by EvalSelector when the dbt project has

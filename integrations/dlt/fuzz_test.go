@@ -3,7 +3,7 @@ package dlt
 import (
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzConfigYAML checks that no elt.yaml dlt: entry makes decoding or

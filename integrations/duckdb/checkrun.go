@@ -62,26 +62,36 @@ func (r *checkRunner) RunCheck(ctx context.Context, req *engine.CheckRequest) (e
 	if err != nil {
 		return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: %w", key, req.Check.Name, err)
 	}
-	rel := keyRelation(key)
-	switch v, _ := req.Asset.Metadata["relation"].(string); {
-	case strings.TrimSpace(c.Relation) != "":
-		if rel, err = parseRelation(c.Relation); err != nil {
-			return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: relation: %w", key, req.Check.Name, err)
-		}
-	case v != "":
-		if rel, err = parseRelation(v); err != nil {
-			return engine.CheckResult{}, fmt.Errorf("asset %s: metadata relation: %w", key, err)
-		}
-	}
 	db, conn, err := rc.open(ctx, dir)
 	if err != nil {
 		return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: %w", key, req.Check.Name, err)
 	}
 	defer db.Close()
 	defer conn.Close()
+	return r.evaluate(ctx, conn, req.Asset, c, req.Partition)
+}
+
+// evaluate runs check c of spec on an open connection. The checked relation
+// is the check's relation: when set, else the asset's "relation" metadata,
+// else the asset's key; it is qualified with the connection's catalog, so a
+// schema named like the file's catalog is not ambiguous.
+func (r *checkRunner) evaluate(ctx context.Context, conn dbtx, spec *asset.Spec, c CheckConfig, p *engine.Partition) (engine.CheckResult, error) {
+	key := spec.Key
+	rel := keyRelation(key)
+	var err error
+	switch v, _ := spec.Metadata["relation"].(string); {
+	case strings.TrimSpace(c.Relation) != "":
+		if rel, err = parseRelation(c.Relation); err != nil {
+			return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: relation: %w", key, c.Name, err)
+		}
+	case v != "":
+		if rel, err = parseRelation(v); err != nil {
+			return engine.CheckResult{}, fmt.Errorf("asset %s: metadata relation: %w", key, err)
+		}
+	}
 	catalog, err := currentCatalog(ctx, conn)
 	if err != nil {
-		return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: %w", key, req.Check.Name, err)
+		return engine.CheckResult{}, fmt.Errorf("asset %s: check %s: %w", key, c.Name, err)
 	}
 	rel = rel.in(catalog)
 	e := &checkEval{
@@ -91,17 +101,55 @@ func (r *checkRunner) RunCheck(ctx context.Context, req *engine.CheckRequest) (e
 		env: &renderEnv{
 			this:      rel,
 			ref:       func(k asset.Key) string { return keyRelation(k).in(catalog).String() },
-			partition: req.Partition,
+			partition: p,
 			env:       os.LookupEnv,
 		},
 		now: r.now,
 	}
-	res2, err := e.run(ctx)
+	res, err := e.run(ctx)
 	if err != nil {
 		return engine.CheckResult{}, err
 	}
-	res2.Severity = c.severity()
-	return res2, nil
+	res.Severity = c.severity()
+	return res, nil
+}
+
+// runStepChecks evaluates, on the step's own connection to resource
+// resName, the DuckDB checks of the asset the step just materialized (md
+// is its metadata) and emits their results, as the engine would after the
+// step: no reopening of the file, whose close would checkpoint and whose
+// reopen would start cold. Checks on another resource are left to the
+// engine, which runs those a step did not report.
+func (r *checkRunner) runStepChecks(ctx context.Context, conn dbtx, resName string, spec *asset.Spec, md map[string]any, p *engine.Partition, emit engine.Emitter) {
+	if spec == nil {
+		return
+	}
+	done := &asset.Spec{Key: spec.Key, Metadata: md}
+	for _, cs := range spec.Checks {
+		if cs.Runner != CheckRunnerName || ctx.Err() != nil {
+			continue
+		}
+		c, err := checkFromSpec(cs)
+		if err != nil {
+			continue // the engine reports it
+		}
+		if c.Resource != "" && c.Resource != resName {
+			continue
+		}
+		var res engine.CheckResult
+		if c.Type == CheckFreshness && c.TimestampColumn == "" {
+			res = r.freshnessByMaterialization(c, r.now())
+		} else if res, err = r.evaluate(ctx, conn, done, c, p); err != nil {
+			if ctx.Err() != nil {
+				return // canceled: a check not run is not a failed check
+			}
+			res = engine.CheckResult{Passed: false, Severity: cs.Severity, Message: "check could not run: " + err.Error()}
+		}
+		if res.Severity == "" {
+			res.Severity = cs.Severity
+		}
+		emit(engine.Checked(spec.Key, cs.Name, res))
+	}
 }
 
 func (r *checkRunner) freshnessByMaterialization(c CheckConfig, last time.Time) engine.CheckResult {

@@ -197,3 +197,67 @@ func TestCheckRelation(t *testing.T) {
 		t.Errorf("a relation of four parts should not validate")
 	}
 }
+
+// TestStepRunsChecksOnItsConnection: the runner evaluates the DuckDB checks
+// of the assets it materializes (from req.Specs) on its own connection and
+// reports them; a check on another resource is left to the engine.
+func TestStepRunsChecksOnItsConnection(t *testing.T) {
+	p := newTestProject(t)
+	p.res["other"] = engine.Resource{Name: "other", Type: "duckdb", Config: map[string]string{"path": "data/other.duckdb"}}
+	key := asset.MustKey("raw", "t")
+	assets := map[asset.Key]AssetConfig{key: {SQL: "SELECT * FROM (VALUES (1, 'a'), (2, NULL), (2, 'c')) v(id, name)", Resource: "warehouse"}}
+	spec := &asset.Spec{Key: key}
+	for _, c := range []CheckConfig{
+		{Type: CheckNotNull, Column: "id"},
+		{Type: CheckUnique, Column: "id"},
+		{Type: CheckNotNull, Column: "name", Severity: "warn"},
+		{Type: CheckNotNull, Column: "nope", Name: "bad_column"},
+		{Type: CheckRowCount, Min: ptr(int64(1)), Resource: "other"},
+	} {
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		spec.Checks = append(spec.Checks, c.Spec())
+	}
+	spec.Checks = append(spec.Checks, asset.CheckSpec{Name: "reported_by_script"})
+	req := &engine.Request{RunID: "r1", StepID: "s1", Attempt: 1, Assets: []asset.Key{key}, Specs: map[asset.Key]*asset.Spec{key: spec}, ProjectDir: p.dir, Resources: p.res}
+	got := map[string]engine.Event{}
+	var order []engine.EventType
+	err := NewRunner(p.res, assets, p.dir).Run(context.Background(), req, func(e engine.Event) {
+		order = append(order, e.Type)
+		if e.Type == engine.CheckEvaluated {
+			got[e.Check] = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(order) == 0 || order[0] != engine.AssetMaterialized {
+		t.Fatalf("events %v: the materialization must come first", order)
+	}
+	want := map[string]struct {
+		passed   bool
+		severity string
+		msg      string
+	}{
+		"not_null_id":   {true, "error", "no NULL id"},
+		"unique_id":     {false, "error", "1 values of id occur more than once (2 rows)"},
+		"not_null_name": {false, "warn", "1 rows have NULL name"},
+		"bad_column":    {false, "error", "check could not run: "},
+	}
+	if len(got) != len(want) {
+		t.Errorf("checks reported: %v, want %d", got, len(want))
+	}
+	for name, w := range want {
+		e, ok := got[name]
+		if !ok {
+			t.Errorf("check %s not reported", name)
+			continue
+		}
+		if *e.Passed != w.passed || e.Severity != w.severity || !strings.HasPrefix(e.Message, w.msg) {
+			t.Errorf("check %s = passed %v, %s, %q; want %v, %s, %q", name, *e.Passed, e.Severity, e.Message, w.passed, w.severity, w.msg)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -2,7 +2,6 @@ package duckdb
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -50,7 +49,7 @@ func (r relation) in(catalog string) relation {
 }
 
 // currentCatalog returns the name of the database conn works in.
-func currentCatalog(ctx context.Context, conn *sql.Conn) (string, error) {
+func currentCatalog(ctx context.Context, conn dbtx) (string, error) {
 	var name string
 	if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
 		return "", fmt.Errorf("duckdb: current_database(): %w", err)

@@ -90,6 +90,7 @@ type runner struct {
 	res        map[string]engine.Resource
 	assets     map[asset.Key]AssetConfig
 	projectDir string
+	checks     *checkRunner
 }
 
 // NewRunner returns the Runner of duckdb assets: it materializes each of
@@ -97,8 +98,10 @@ type runner struct {
 // and reports rows, columns, duration, relation and materialization as
 // metadata. Each step opens the database, works and closes it; put the
 // steps in the pool PoolName(file) so writers to one file take turns.
+// The DuckDB checks of an asset (those in req.Specs) run right after it,
+// on the step's connection, and are reported as the step's own.
 func NewRunner(res map[string]engine.Resource, assets map[asset.Key]AssetConfig, projectDir string) engine.Runner {
-	return &runner{res: res, assets: assets, projectDir: projectDir}
+	return &runner{res: res, assets: assets, projectDir: projectDir, checks: &checkRunner{res: res, projectDir: projectDir, now: time.Now}}
 }
 
 // Run implements engine.Runner. It stops at the first failing asset; the
@@ -162,6 +165,7 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		}
 		md["duckdb_resource"] = name
 		emit(engine.Materialized(key, md))
+		r.checks.runStepChecks(ctx, o.conn, name, req.Specs[key], md, req.Partition, emit)
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"github.com/tidwall/gjson"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.

@@ -5,7 +5,7 @@ import (
 	"maps"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // StreamConfig holds the settings of a stream or of defaults, with the

@@ -72,9 +72,10 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkLoad compares the plugin (HTTP pages → gjson → Appender into
-// DuckDB) with DuckDB's read_json_auto of the same records from a local
-// file, the ceiling. Each iteration runs both, back to back, so that a
+// BenchmarkLoad compares the plugin (HTTP pages → page files → DuckDB's
+// read_json with the table's columns, in the window's transaction) with
+// DuckDB's read_json_auto of the same records from a local file, the
+// ceiling. Each iteration runs both, back to back, so that a
 // busy machine slows both alike; it reports rows per wall-clock second
 // and per CPU second (the HTTP server's CPU counts against the plugin).
 func BenchmarkLoad(b *testing.B) {
@@ -155,7 +156,8 @@ func BenchmarkLoad(b *testing.B) {
 
 // BenchmarkAppenderOnly appends already-converted rows (the benchmark's
 // five columns) in one transaction: the bound the Appender puts on the
-// plugin, without HTTP or JSON.
+// plugin's row-by-row path (nested fields, other time formats), without
+// HTTP or JSON.
 func BenchmarkAppenderOnly(b *testing.B) {
 	n := benchRecords
 	if testing.Short() {

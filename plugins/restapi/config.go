@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,6 +162,27 @@ func normalizeType(t string) (string, bool) {
 	return "", false
 }
 
+// ownParam is a query parameter that pagination writes, and the
+// pagination key that names it.
+type ownParam struct{ name, key string }
+
+// ownParams lists the query parameters the pagination style sets itself.
+func (p *Pagination) ownParams() []ownParam {
+	var out []ownParam
+	switch p.Type {
+	case "cursor":
+		out = append(out, ownParam{p.CursorParam, "cursor_param"})
+	case "page":
+		out = append(out, ownParam{p.PageParam, "page_param"})
+		if p.SizeParam != "" && p.PageSize > 0 {
+			out = append(out, ownParam{p.SizeParam, "size_param"})
+		}
+	case "offset":
+		out = append(out, ownParam{p.OffsetParam, "offset_param"}, ownParam{p.SizeParam, "size_param"})
+	}
+	return slices.DeleteFunc(out, func(o ownParam) bool { return o.name == "" })
+}
+
 // Validate checks c and fills defaults. Errors name the config key.
 func (c *Config) Validate() error {
 	var errs []error
@@ -220,6 +242,11 @@ func (c *Config) Validate() error {
 	}
 	if p.PageSize < 0 {
 		add("pagination.page_size must be positive")
+	}
+	for _, o := range p.ownParams() {
+		if _, ok := c.Params[o.name]; ok {
+			add("params.%s: pagination.%s sets this parameter on every page; remove it from params ({cursor} in params is the stored window cursor, a time, not a page cursor)", o.name, o.key)
+		}
 	}
 	if p.MaxPages <= 0 {
 		p.MaxPages = defaultMaxPages

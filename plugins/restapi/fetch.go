@@ -19,9 +19,38 @@ import (
 
 // page is one response's records.
 type page struct {
-	number  int // 1-based
+	number int // 1-based
+	// array is the JSON text of the records array, a slice of the body
+	// ("" for none).
+	array string
+	// records are the array's elements, parsed on first use (recs).
 	records []gjson.Result
+	parsed  bool
 	bytes   int
+}
+
+// recs returns the page's records, parsing the array on first use.
+func (p *page) recs() []gjson.Result {
+	if !p.parsed {
+		p.parsed = true
+		if p.array != "" {
+			p.records = make([]gjson.Result, 0, 64)
+			gjson.Parse(p.array).ForEach(func(_, v gjson.Result) bool {
+				p.records = append(p.records, v)
+				return true
+			})
+		}
+	}
+	return p.records
+}
+
+// empty reports whether the page has no records, without parsing them.
+func (p *page) empty() bool {
+	if p.parsed {
+		return len(p.records) == 0
+	}
+	a := strings.TrimSpace(strings.TrimPrefix(p.array, "["))
+	return a == "" || a[0] == ']'
 }
 
 // fetcher walks the pages of one window. It is used by one goroutine.
@@ -34,9 +63,9 @@ type fetcher struct {
 	vars    map[string]string // {start}, {end}, {cursor}, {partition}
 
 	requests, retries int
-	// sizeHint and countHint are the last page's body size and record
-	// count: pages are usually alike, so buffers are sized up front.
-	sizeHint, countHint int
+	// sizeHint is the last page's body size: pages are usually alike, so
+	// the buffer is sized up front.
+	sizeHint int
 }
 
 // authFunc builds the request decorator from the auth resource. Credential
@@ -144,20 +173,27 @@ func (f *fetcher) walk(ctx context.Context, out func(page) error) error {
 		if err != nil {
 			return err
 		}
-		recs, err := records(body, f.cfg.Records, f.countHint)
+		doc := parseTop(body)
+		array, err := doc.records(f.cfg.Records)
 		if err != nil {
 			return fmt.Errorf("page %d (%s): %w", n, f.safeURL(u), err)
 		}
-		f.sizeHint, f.countHint = len(body), len(recs)
-		if err := out(page{number: n, records: recs, bytes: len(body)}); err != nil {
+		pg := page{number: n, array: array, bytes: len(body)}
+		if p.Type == "page" || p.Type == "offset" {
+			pg.recs() // the page's length decides whether there is another
+		}
+		f.sizeHint = len(body)
+		count := len(pg.records)
+		more := !pg.empty()
+		if err := out(pg); err != nil {
 			return err
 		}
 		seen[u.String()] = true
 		var next *url.URL
 		switch p.Type {
 		case "cursor":
-			c := gjson.GetBytes(body, p.CursorPath)
-			if len(recs) > 0 && c.Exists() && c.Type != gjson.Null && c.String() != "" {
+			c := doc.get(p.CursorPath)
+			if more && c.Exists() && c.Type != gjson.Null && c.String() != "" {
 				next = withParam(first, p.CursorParam, c.String())
 			}
 		case "next_link":
@@ -169,13 +205,13 @@ func (f *fetcher) walk(ctx context.Context, out func(page) error) error {
 				next, err = u.Parse(l)
 			}
 		case "page":
-			if len(recs) > 0 && (p.PageSize <= 0 || len(recs) >= p.PageSize) {
+			if count > 0 && (p.PageSize <= 0 || count >= p.PageSize) {
 				pageNo++
 				next = withParam(u, p.PageParam, strconv.Itoa(pageNo))
 			}
 		case "offset":
-			if len(recs) >= p.PageSize {
-				offset += len(recs)
+			if count >= p.PageSize {
+				offset += count
 				next = withParam(u, p.OffsetParam, strconv.Itoa(offset))
 			}
 		}
@@ -189,38 +225,72 @@ func (f *fetcher) walk(ctx context.Context, out func(page) error) error {
 	}
 }
 
-// records returns the array of records at path in body. The results point
-// into body, which must not change afterwards (each page has its own).
-func records(body []byte, path string, hint int) ([]gjson.Result, error) {
-	if len(bytes.TrimSpace(body)) == 0 { // 204 or an empty 200: no records
-		return nil, nil
+// topDoc is a response body with its top-level object's members found in
+// one pass: the records and the pagination values are then read without
+// scanning the body again for each.
+type topDoc struct {
+	js      string
+	members map[string]gjson.Result // nil unless the body is an object
+}
+
+// parseTop indexes body's top-level members. body must not change
+// afterwards: results point into it.
+func parseTop(body []byte) topDoc {
+	var d topDoc
+	if len(body) == 0 {
+		return d
 	}
-	var js string
-	if len(body) > 0 {
-		// No copy: gjson only reads, and body is never written again.
-		js = unsafe.String(&body[0], len(body))
+	// No copy: gjson only reads, and body is never written again.
+	d.js = unsafe.String(&body[0], len(body))
+	r := gjson.Parse(d.js)
+	if r.IsObject() {
+		d.members = map[string]gjson.Result{}
+		r.ForEach(func(k, v gjson.Result) bool {
+			if _, dup := d.members[k.Str]; !dup { // gjson reads the first
+				d.members[k.Str] = v
+			}
+			return true
+		})
+	}
+	return d
+}
+
+// get returns the value at a gjson path: from the member index when the
+// path starts with a plain key, else by gjson over the whole body.
+func (d topDoc) get(path string) gjson.Result {
+	head, rest, nested := strings.Cut(path, ".")
+	if d.members == nil || !simplePath(head) {
+		return gjson.Get(d.js, path)
+	}
+	v, ok := d.members[head]
+	if !ok || !nested {
+		return v
+	}
+	return v.Get(rest)
+}
+
+// records returns the JSON text of the array of records at path ("" for
+// the whole body), "" when there are none.
+func (d topDoc) records(path string) (string, error) {
+	if strings.TrimSpace(d.js) == "" { // 204 or an empty 200: no records
+		return "", nil
 	}
 	var r gjson.Result
 	if path == "" {
-		r = gjson.Parse(js)
+		r = gjson.Parse(d.js)
 	} else {
-		r = gjson.Get(js, path)
+		r = d.get(path)
 	}
 	switch {
 	case r.IsArray():
-		recs := make([]gjson.Result, 0, hint)
-		r.ForEach(func(_, v gjson.Result) bool {
-			recs = append(recs, v)
-			return true
-		})
-		return recs, nil
+		return r.Raw, nil
 	case !r.Exists() || r.Type == gjson.Null:
-		if !gjson.Valid(js) {
-			return nil, errors.New("response body is not JSON")
+		if !gjson.Valid(d.js) {
+			return "", errors.New("response body is not JSON")
 		}
-		return nil, nil
+		return "", nil
 	}
-	return nil, fmt.Errorf("records path %q holds %s, not an array of records", path, r.Type)
+	return "", fmt.Errorf("records path %q holds %s, not an array of records", path, r.Type)
 }
 
 // safeURL is a URL fit for messages: no query (which may carry keys),

@@ -37,6 +37,11 @@ type Plugin struct {
 	Now func() time.Time
 	// HTTP is the client used for requests; timeouts come from contexts.
 	HTTP *http.Client
+
+	// rowAppender loads every page row by row through the Appender, the
+	// path for columns DuckDB's JSON reader cannot express (tests compare
+	// the two paths).
+	rowAppender bool
 }
 
 // New returns the plugin with the real clock and a pooled HTTP client.
@@ -153,7 +158,8 @@ func (p *Plugin) Materialize(ctx context.Context, req *sdk.Request, emit engine.
 			cfg: cfg, conn: conn, key: key.String(), w: w, cursorMode: cursorMode, now: now,
 			fetch: &fetcher{cfg: cfg, client: p.httpClient(), auth: auth, limit: limit, secrets: secrets,
 				vars: map[string]string{"start": "", "end": "", "cursor": cursor, "partition": partKey}},
-			table: &table{schema: schema, name: name},
+			table:    &table{schema: schema, name: name},
+			appender: p.rowAppender,
 		}
 		if !w.isZero() {
 			format := "rfc3339"
@@ -265,6 +271,8 @@ type windowJob struct {
 	now        time.Time
 	fetch      *fetcher
 	table      *table
+	// appender forces the row-by-row Appender (tests compare the paths).
+	appender bool
 }
 
 func (j *windowJob) run(ctx context.Context) (windowStats, error) {
@@ -308,7 +316,7 @@ func (j *windowJob) load(ctx context.Context, pages <-chan page, fetchErr *error
 		return st, *fetchErr
 	}
 	// Columns are inferred from the first page with records.
-	for len(first.records) == 0 {
+	for first.empty() {
 		next, ok := <-pages
 		if !ok {
 			break
@@ -332,7 +340,7 @@ func (j *windowJob) load(ctx context.Context, pages <-chan page, fetchErr *error
 		return st, err
 	}
 	withWinCol := !j.w.isZero() && (j.cfg.Window == nil || j.cfg.Window.TimeColumn == "")
-	t.cols = planColumns(j.cfg, existing, first.records, withWinCol)
+	t.cols = planColumns(j.cfg, existing, first.recs(), withWinCol)
 	t.index(j.cfg)
 	if existing == nil {
 		if len(t.cols) == 0 || (len(t.cols) == 1 && t.winCol == 0) {
@@ -350,6 +358,15 @@ func (j *windowJob) load(ctx context.Context, pages <-chan page, fetchErr *error
 	}
 	if st.deleted, err = t.deleteWindow(ctx, conn, j.w); err != nil {
 		return st, fmt.Errorf("deleting the window's rows from %s: %w", t.relation(), err)
+	}
+	if jsonReadable(t) && !j.appender {
+		if err := j.readPages(ctx, t, first, pages, &st); err != nil {
+			return st, err
+		}
+		if *fetchErr != nil {
+			return st, *fetchErr
+		}
+		return st, j.commit(ctx, &committed)
 	}
 	app, err := newAppender(conn, t)
 	if err != nil {
@@ -394,9 +411,10 @@ func (j *windowJob) appendPages(ctx context.Context, app *duckdb.Appender, t *ta
 	b := &rowBuilder{t: t, w: j.w}
 	convertPage := func(pg page) error {
 		st.pages++
-		batch := make([]driver.Value, len(pg.records)*ncol)
+		recs := pg.recs()
+		batch := make([]driver.Value, len(recs)*ncol)
 		n := 0
-		for i, rec := range pg.records {
+		for i, rec := range recs {
 			row := batch[n*ncol : (n+1)*ncol]
 			keep, err := b.build(rec, row)
 			if err != nil {

@@ -418,6 +418,22 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}
 	}
+	for _, tt := range []struct{ pagination, param, want string }{
+		{`{"type": "cursor", "cursor_path": "next", "cursor_param": "after"}`, "after", "params.after: pagination.cursor_param"},
+		{`{"type": "page"}`, "page", "params.page: pagination.page_param"},
+		{`{"type": "page", "size_param": "per_page", "page_size": 50}`, "per_page", "params.per_page: pagination.size_param"},
+		{`{"type": "offset"}`, "offset", "params.offset: pagination.offset_param"},
+		{`{"type": "offset"}`, "limit", "params.limit: pagination.size_param"},
+	} {
+		_, err := New().Describe(context.Background(), sdk.Config(`{"base_url": "http://x", "destination": {"resource": "w", "table": "t"}, "pagination": `+tt.pagination+`, "params": {"`+tt.param+`": "{cursor}"}}`))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("pagination %s with params.%s: error %v, want %q", tt.pagination, tt.param, err, tt.want)
+		}
+	}
+	_, err = New().Describe(context.Background(), sdk.Config(`{"base_url": "http://x", "destination": {"resource": "w", "table": "t"}, "pagination": {"type": "page"}, "params": {"per_page": "100"}}`))
+	if err != nil {
+		t.Errorf("a page size in params without size_param is the user's: %v", err)
+	}
 	_, err = New().Describe(context.Background(), sdk.Config(`{"base_url": "http://x", "tiemout": 3}`))
 	if err == nil || !strings.Contains(err.Error(), "tiemout") {
 		t.Errorf("unknown key not reported: %v", err)

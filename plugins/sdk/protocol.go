@@ -1,23 +1,13 @@
 package sdk
 
-// Wire format. elt plugins speak gRPC over hashicorp/go-plugin (protocol
-// version 1, magic cookie ELT_PLUGIN). The service is hand-written, with no
-// generated code: every request and response is a
-// google.protobuf.BytesValue whose value is a JSON document.
-//
-//	service elt.plugin.v1.Plugin {
-//	  rpc Describe(BytesValue)  returns (BytesValue);         // {"config": …} → {"assets": [spec…]}
-//	  rpc Materialize(BytesValue) returns (stream BytesValue); // Request → one engine.Event per message
-//	  rpc Check(BytesValue)     returns (BytesValue);         // CheckRequest → {"passed", "severity", "message", "metadata"}
-//	}
-//
-// A spec is {"key": ["a","b"], "deps": [["c"]], "group", "kinds", "owners",
-// "tags", "description", "metadata", "partitions", "code_version",
-// "checks": [{"name", "blocking", "severity", "description", "metadata"}]}.
-// Events use engine.Event's JSON (type asset_materialized, asset_failed,
-// check_evaluated or log). A plugin error ends the call with a gRPC status
-// whose message is the error text. Fields may be added; unknown fields are
-// ignored by both sides, so adding one does not need a new protocol version.
+// Wire format. elt plugins speak gRPC over hashicorp/go-plugin (magic
+// cookie ELT_PLUGIN). Version 2, the current one, is the service of
+// proto/elt/plugin/v2/plugin.proto (Go code in package pluginpb): typed
+// messages, with JSON only where the schema is open (the plugin's config,
+// metadata). Version 1 (protocol_v1.go: JSON inside BytesValue) is still
+// served and spoken, so plugins and hosts of either generation work
+// together; go-plugin picks the highest version both sides know. A plugin
+// error ends a call with a gRPC status whose message is the error text.
 
 import (
 	"context"
@@ -25,35 +15,91 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
-	"github.com/eltproject/elt/asset"
-	"github.com/eltproject/elt/engine"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/eltproject/elt/asset"
+	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/plugins/sdk/pluginpb"
 )
 
 // Handshake values shared by the host and every plugin.
 const (
-	ProtocolVersion  = 1
+	// ProtocolVersion is the newest protocol version; every version in
+	// ProtocolVersions is served by plugins and spoken by the host.
+	ProtocolVersion  = 2
 	MagicCookieKey   = "ELT_PLUGIN"
 	MagicCookieValue = "elt-plugin-v1-8c1f0d6e"
 	// PluginName is the name the host dispenses.
 	PluginName = "elt"
-	// ServiceName is the gRPC service's full name.
-	ServiceName = "elt.plugin.v1.Plugin"
+	// ServiceName is the current gRPC service's full name.
+	ServiceName = "elt.plugin.v2.Plugin"
 )
+
+// ProtocolVersions lists the protocol versions this SDK speaks, oldest
+// first.
+var ProtocolVersions = []int{1, 2}
 
 // Handshake returns the go-plugin handshake configuration.
 func Handshake() plugin.HandshakeConfig {
 	return plugin.HandshakeConfig{ProtocolVersion: ProtocolVersion, MagicCookieKey: MagicCookieKey, MagicCookieValue: MagicCookieValue}
 }
 
-// GRPCPlugin is the go-plugin glue: the plugin side serves Impl, the host
-// side gets a *Client from Dispense.
+// VersionedPlugins returns go-plugin's plugin sets for every protocol
+// version, serving impl (nil on the host side).
+func VersionedPlugins(impl Plugin) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		1: {PluginName: &grpcPluginV1{Impl: impl}},
+		2: {PluginName: &GRPCPlugin{Impl: impl}},
+	}
+}
+
+// VersionError is a plugin that speaks no protocol version this host
+// speaks.
+type VersionError struct {
+	Plugin int // the plugin's version
+}
+
+// Error says which versions each side speaks and what to do.
+func (e *VersionError) Error() string {
+	vs := make([]string, len(ProtocolVersions))
+	for i, v := range ProtocolVersions {
+		vs[i] = strconv.Itoa(v)
+	}
+	return fmt.Sprintf("it speaks plugin protocol version %d, and this elt speaks versions %s; rebuild the plugin with this elt's plugins/sdk (or implement proto/elt/plugin/v2/plugin.proto), or upgrade elt",
+		e.Plugin, strings.Join(vs, " and "))
+}
+
+// VersionMismatch returns a *VersionError when err is go-plugin's refusal
+// of the plugin's protocol version at the handshake (go-plugin has no
+// typed error for it), else nil.
+func VersionMismatch(err error) error {
+	msg := strings.ToLower(err.Error())
+	i := strings.Index(msg, "incompatible api version")
+	if i < 0 {
+		return nil
+	}
+	var v int
+	j := strings.Index(msg[i:], "plugin version:")
+	if j < 0 {
+		return nil
+	}
+	if _, serr := fmt.Sscanf(msg[i+j:], "plugin version: %d", &v); serr != nil {
+		return nil
+	}
+	return &VersionError{Plugin: v}
+}
+
+// GRPCPlugin is the go-plugin glue of protocol version 2: the plugin side
+// serves Impl, the host side gets a *Client from Dispense.
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Impl Plugin // nil on the host side
@@ -61,157 +107,133 @@ type GRPCPlugin struct {
 
 // GRPCServer registers the service for Impl.
 func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	s.RegisterService(serviceDesc(), &server{impl: p.Impl})
+	pluginpb.RegisterPluginServer(s, &serverV2{impl: p.Impl})
 	return nil
 }
 
 // GRPCClient returns a *Client on conn.
 func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &Client{conn: conn}, nil
+	return &Client{rpc: pluginpb.NewPluginClient(conn)}, nil
 }
 
-// handler is the interface grpc checks the registered server against.
-type handler interface {
-	describe(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)
-	materialize(in *wrapperspb.BytesValue, stream grpc.ServerStream) error
-	check(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)
+// Client is the host side of the service, returned by go-plugin's
+// Dispense, for whichever protocol version the plugin speaks.
+type Client struct {
+	rpc pluginpb.PluginClient // version 2
+	v1  *grpc.ClientConn      // version 1
 }
 
-func serviceDesc() *grpc.ServiceDesc {
-	unary := func(name string, call func(handler, context.Context, *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)) grpc.MethodDesc {
-		return grpc.MethodDesc{
-			MethodName: name,
-			Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-				in := new(wrapperspb.BytesValue)
-				if err := dec(in); err != nil {
-					return nil, err
-				}
-				h := srv.(handler)
-				if icpt == nil {
-					return call(h, ctx, in)
-				}
-				info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + ServiceName + "/" + name}
-				return icpt(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-					return call(h, ctx, req.(*wrapperspb.BytesValue))
-				})
-			},
-		}
+// Version returns the protocol version spoken with the plugin.
+func (c *Client) Version() int {
+	if c.rpc != nil {
+		return 2
 	}
-	return &grpc.ServiceDesc{
-		ServiceName: ServiceName,
-		HandlerType: (*handler)(nil),
-		Methods: []grpc.MethodDesc{
-			unary("Describe", handler.describe),
-			unary("Check", handler.check),
-		},
-		Streams: []grpc.StreamDesc{{
-			StreamName:    "Materialize",
-			ServerStreams: true,
-			Handler: func(srv any, stream grpc.ServerStream) error {
-				in := new(wrapperspb.BytesValue)
-				if err := stream.RecvMsg(in); err != nil {
-					return err
-				}
-				return srv.(handler).materialize(in, stream)
-			},
-		}},
-		Metadata: "elt/plugins/sdk/protocol.go",
+	return 1
+}
+
+// Describe asks the plugin for the assets it materializes under cfg.
+func (c *Client) Describe(ctx context.Context, cfg Config) ([]asset.Spec, error) {
+	if c.rpc == nil {
+		return c.describeV1(ctx, cfg)
 	}
-}
-
-type wireCheck struct {
-	Name        string         `json:"name"`
-	Blocking    bool           `json:"blocking,omitempty"`
-	Severity    string         `json:"severity,omitempty"`
-	Description string         `json:"description,omitempty"`
-	Metadata    map[string]any `json:"metadata,omitempty"`
-}
-
-type wireSpec struct {
-	Key         asset.Key      `json:"key"`
-	Deps        []asset.Key    `json:"deps,omitempty"`
-	Group       string         `json:"group,omitempty"`
-	Kinds       []string       `json:"kinds,omitempty"`
-	Owners      []string       `json:"owners,omitempty"`
-	Tags        []string       `json:"tags,omitempty"`
-	Description string         `json:"description,omitempty"`
-	Metadata    map[string]any `json:"metadata,omitempty"`
-	Partitions  string         `json:"partitions,omitempty"`
-	CodeVersion string         `json:"code_version,omitempty"`
-	Checks      []wireCheck    `json:"checks,omitempty"`
-}
-
-type describeRequest struct {
-	Config Config `json:"config"`
-}
-
-type describeResponse struct {
-	Assets []wireSpec `json:"assets"`
-}
-
-type checkResponse struct {
-	Passed   bool           `json:"passed"`
-	Severity string         `json:"severity,omitempty"`
-	Message  string         `json:"message,omitempty"`
-	Metadata map[string]any `json:"metadata,omitempty"`
-}
-
-func toWire(s asset.Spec) wireSpec {
-	w := wireSpec{Key: s.Key, Deps: s.Deps, Group: s.Group, Kinds: s.Kinds, Owners: s.Owners, Tags: s.Tags,
-		Description: s.Description, Metadata: s.Metadata, Partitions: s.Partitions, CodeVersion: s.CodeVersion}
-	for _, c := range s.Checks {
-		w.Checks = append(w.Checks, wireCheck{Name: c.Name, Blocking: c.Blocking, Severity: c.Severity, Description: c.Description, Metadata: c.Metadata})
-	}
-	return w
-}
-
-func fromWire(w wireSpec) (asset.Spec, error) {
-	if w.Key.IsZero() {
-		return asset.Spec{}, errors.New("asset spec without \"key\"")
-	}
-	s := asset.Spec{Key: w.Key, Deps: w.Deps, Group: w.Group, Kinds: w.Kinds, Owners: w.Owners, Tags: w.Tags,
-		Description: w.Description, Metadata: w.Metadata, Partitions: w.Partitions, CodeVersion: w.CodeVersion}
-	for _, c := range w.Checks {
-		if c.Name == "" {
-			return asset.Spec{}, fmt.Errorf("asset %s: check without \"name\"", w.Key)
-		}
-		s.Checks = append(s.Checks, asset.CheckSpec{Name: c.Name, Blocking: c.Blocking, Severity: c.Severity, Description: c.Description, Metadata: c.Metadata})
-	}
-	return s, nil
-}
-
-func marshalBytes(v any) (*wrapperspb.BytesValue, error) {
-	b, err := json.Marshal(v)
+	resp, err := c.rpc.Describe(ctx, &pluginpb.DescribeRequest{ConfigJson: cfg})
 	if err != nil {
-		return nil, err
+		return nil, callError(err)
 	}
-	return wrapperspb.Bytes(b), nil
+	specs := make([]asset.Spec, 0, len(resp.GetAssets()))
+	for _, w := range resp.GetAssets() {
+		s, err := specFromPB(w)
+		if err != nil {
+			return nil, fmt.Errorf("describe response: %w", err)
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
 }
 
-// server is the plugin side of the service.
-type server struct {
+// Materialize runs req in the plugin, calling emit for every event as it
+// arrives, and returns the plugin's error.
+func (c *Client) Materialize(ctx context.Context, req *Request, emit engine.Emitter) error {
+	if c.rpc == nil {
+		return c.materializeV1(ctx, req, emit)
+	}
+	stream, err := c.rpc.Materialize(ctx, &pluginpb.MaterializeRequest{
+		RunId: req.RunID, StepId: req.StepID, Attempt: int32(req.Attempt), Assets: keysToPB(req.Assets),
+		Partition: partitionToPB(req.Partition), Resources: resourcesToPB(req.Resources),
+		ProjectDir: req.ProjectDir, StepDir: req.StepDir, ConfigJson: req.Config,
+	})
+	if err != nil {
+		return callError(err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return callError(err)
+		}
+		ev, err := eventFromPB(msg)
+		if err != nil {
+			return err
+		}
+		emit(ev)
+	}
+}
+
+// Check asks the plugin to evaluate one check.
+func (c *Client) Check(ctx context.Context, req *CheckRequest) (engine.CheckResult, error) {
+	if c.rpc == nil {
+		return c.checkV1(ctx, req)
+	}
+	md, err := marshalObject(req.Metadata)
+	if err != nil {
+		return engine.CheckResult{}, err
+	}
+	r, err := c.rpc.Check(ctx, &pluginpb.CheckRequest{
+		RunId: req.RunID, Asset: keyToPB(req.Asset), Check: req.Check, MetadataJson: md,
+		Partition: partitionToPB(req.Partition), ProjectDir: req.ProjectDir, Resources: resourcesToPB(req.Resources),
+		LastMaterialized: timeToPB(req.LastMaterialized), ConfigJson: req.Config,
+	})
+	if err != nil {
+		return engine.CheckResult{}, callError(err)
+	}
+	out := engine.CheckResult{Passed: r.GetPassed(), Severity: r.GetSeverity(), Message: r.GetMessage()}
+	if out.Metadata, err = unmarshalObject(r.GetMetadataJson()); err != nil {
+		return engine.CheckResult{}, fmt.Errorf("check response: metadata: %w", err)
+	}
+	return out, nil
+}
+
+// serverV2 is the plugin side of version 2.
+type serverV2 struct {
+	pluginpb.UnimplementedPluginServer
 	impl Plugin
 }
 
-func (s *server) describe(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
-	var req describeRequest
-	if err := json.Unmarshal(in.GetValue(), &req); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "describe request: %v", err)
-	}
-	specs, err := s.impl.Describe(ctx, req.Config)
+func (s *serverV2) Describe(ctx context.Context, in *pluginpb.DescribeRequest) (*pluginpb.DescribeResponse, error) {
+	specs, err := s.impl.Describe(ctx, Config(in.GetConfigJson()))
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
-	resp := describeResponse{Assets: make([]wireSpec, 0, len(specs))}
+	resp := &pluginpb.DescribeResponse{Assets: make([]*pluginpb.AssetSpec, 0, len(specs))}
 	for _, sp := range specs {
-		resp.Assets = append(resp.Assets, toWire(sp))
+		w, err := specToPB(sp)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "asset %s: %v", sp.Key, err)
+		}
+		resp.Assets = append(resp.Assets, w)
 	}
-	return marshalBytes(resp)
+	return resp, nil
 }
 
-func (s *server) materialize(in *wrapperspb.BytesValue, stream grpc.ServerStream) error {
-	var req Request
-	if err := json.Unmarshal(in.GetValue(), &req); err != nil {
+func (s *serverV2) Materialize(in *pluginpb.MaterializeRequest, stream grpc.ServerStreamingServer[pluginpb.Event]) error {
+	req := &Request{
+		RunID: in.GetRunId(), StepID: in.GetStepId(), Attempt: int(in.GetAttempt()), Partition: partitionFromPB(in.GetPartition()),
+		Resources: resourcesFromPB(in.GetResources()), ProjectDir: in.GetProjectDir(), StepDir: in.GetStepDir(), Config: Config(in.GetConfigJson()),
+	}
+	var err error
+	if req.Assets, err = keysFromPB(in.GetAssets()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "materialize request: %v", err)
 	}
 	var (
@@ -224,13 +246,13 @@ func (s *server) materialize(in *wrapperspb.BytesValue, stream grpc.ServerStream
 		if sendErr != nil {
 			return
 		}
-		msg, err := marshalBytes(ev)
+		msg, err := eventToPB(ev)
 		if err == nil {
-			err = stream.SendMsg(msg)
+			err = stream.Send(msg)
 		}
 		sendErr = err
 	}
-	err := s.impl.Materialize(stream.Context(), &req, emit)
+	err = s.impl.Materialize(stream.Context(), req, emit)
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
@@ -242,125 +264,265 @@ func (s *server) materialize(in *wrapperspb.BytesValue, stream grpc.ServerStream
 	return nil
 }
 
-func (s *server) check(ctx context.Context, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+func (s *serverV2) Check(ctx context.Context, in *pluginpb.CheckRequest) (*pluginpb.CheckResponse, error) {
 	c, ok := s.impl.(Checker)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this plugin does not evaluate checks (it does not implement sdk.Checker)")
 	}
-	var req CheckRequest
-	if err := json.Unmarshal(in.GetValue(), &req); err != nil {
+	req := &CheckRequest{
+		RunID: in.GetRunId(), Check: in.GetCheck(), Partition: partitionFromPB(in.GetPartition()), ProjectDir: in.GetProjectDir(),
+		Resources: resourcesFromPB(in.GetResources()), LastMaterialized: timeFromPB(in.GetLastMaterialized()), Config: Config(in.GetConfigJson()),
+	}
+	var err error
+	if req.Asset, err = keyFromPB(in.GetAsset()); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "check request: %v", err)
 	}
-	r, err := c.Check(ctx, &req)
+	if req.Metadata, err = unmarshalObject(in.GetMetadataJson()); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "check request: metadata: %v", err)
+	}
+	r, err := c.Check(ctx, req)
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
-	return marshalBytes(checkResponse{Passed: r.Passed, Severity: r.Severity, Message: r.Message, Metadata: r.Metadata})
+	md, err := marshalObject(r.Metadata)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "check metadata: %v", err)
+	}
+	return &pluginpb.CheckResponse{Passed: r.Passed, Severity: r.Severity, Message: r.Message, MetadataJson: md}, nil
 }
 
-// Client is the host side of the service, returned by go-plugin's Dispense.
-type Client struct {
-	conn *grpc.ClientConn
+// eventTypes maps the engine's event types a plugin may send to the wire.
+var eventTypes = map[engine.EventType]pluginpb.EventType{
+	engine.Log:               pluginpb.EventType_EVENT_TYPE_LOG,
+	engine.AssetMaterialized: pluginpb.EventType_EVENT_TYPE_ASSET_MATERIALIZED,
+	engine.AssetFailed:       pluginpb.EventType_EVENT_TYPE_ASSET_FAILED,
+	engine.CheckEvaluated:    pluginpb.EventType_EVENT_TYPE_CHECK_EVALUATED,
 }
 
-// Describe asks the plugin for the assets it materializes under cfg.
-func (c *Client) Describe(ctx context.Context, cfg Config) ([]asset.Spec, error) {
-	in, err := marshalBytes(describeRequest{Config: cfg})
+func eventToPB(ev engine.Event) (*pluginpb.Event, error) {
+	t, ok := eventTypes[ev.Type]
+	if !ok {
+		return nil, fmt.Errorf("event of type %q: plugins send log, asset_materialized, asset_failed or check_evaluated", ev.Type)
+	}
+	md, err := marshalObject(ev.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	out := new(wrapperspb.BytesValue)
-	if err := c.conn.Invoke(ctx, "/"+ServiceName+"/Describe", in, out); err != nil {
-		return nil, callError(err)
+	out := &pluginpb.Event{Type: t, Check: ev.Check, Passed: ev.Passed, Severity: ev.Severity, Status: ev.Status, Message: ev.Message, MetadataJson: md}
+	if !ev.Asset.IsZero() {
+		out.Asset = keyToPB(ev.Asset)
 	}
-	var resp describeResponse
-	if err := json.Unmarshal(out.GetValue(), &resp); err != nil {
-		return nil, fmt.Errorf("describe response: %w", err)
-	}
-	specs := make([]asset.Spec, 0, len(resp.Assets))
-	for _, w := range resp.Assets {
-		s, err := fromWire(w)
-		if err != nil {
-			return nil, fmt.Errorf("describe response: %w", err)
-		}
-		specs = append(specs, s)
-	}
-	return specs, nil
+	return out, nil
 }
 
-// Materialize runs req in the plugin, calling emit for every event as it
-// arrives, and returns the plugin's error.
-func (c *Client) Materialize(ctx context.Context, req *Request, emit engine.Emitter) error {
-	in, err := marshalBytes(req)
-	if err != nil {
-		return err
-	}
-	desc := &serviceDesc().Streams[0]
-	stream, err := c.conn.NewStream(ctx, desc, "/"+ServiceName+"/Materialize")
-	if err != nil {
-		return callError(err)
-	}
-	if err := stream.SendMsg(in); err != nil {
-		return callError(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		return callError(err)
-	}
-	for {
-		msg := new(wrapperspb.BytesValue)
-		err := stream.RecvMsg(msg)
-		if errors.Is(err, io.EOF) {
-			return nil
+func eventFromPB(m *pluginpb.Event) (engine.Event, error) {
+	ev := engine.Event{Check: m.GetCheck(), Severity: m.GetSeverity(), Status: m.GetStatus(), Message: m.GetMessage()}
+	for et, pt := range eventTypes {
+		if pt == m.GetType() {
+			ev.Type = et
 		}
-		if err != nil {
-			return callError(err)
-		}
-		ev, err := DecodeEvent(msg.GetValue())
-		if err != nil {
-			return err
-		}
-		emit(ev)
 	}
+	if ev.Type == "" {
+		return engine.Event{}, fmt.Errorf("plugin event of type %s: plugins send log, asset_materialized, asset_failed or check_evaluated", m.GetType())
+	}
+	if m.Passed != nil {
+		p := m.GetPassed()
+		ev.Passed = &p
+	}
+	var err error
+	if m.GetAsset() != nil {
+		if ev.Asset, err = keyFromPB(m.GetAsset()); err != nil {
+			return engine.Event{}, fmt.Errorf("plugin event %s: %w", ev.Type, err)
+		}
+	}
+	if ev.Metadata, err = unmarshalObject(m.GetMetadataJson()); err != nil {
+		return engine.Event{}, fmt.Errorf("plugin event %s: metadata: %w", ev.Type, err)
+	}
+	if err := validateEvent(ev); err != nil {
+		return engine.Event{}, err
+	}
+	return ev, nil
 }
 
-// Check asks the plugin to evaluate one check.
-func (c *Client) Check(ctx context.Context, req *CheckRequest) (engine.CheckResult, error) {
-	in, err := marshalBytes(req)
+func specToPB(s asset.Spec) (*pluginpb.AssetSpec, error) {
+	md, err := marshalObject(s.Metadata)
 	if err != nil {
-		return engine.CheckResult{}, err
+		return nil, err
 	}
-	out := new(wrapperspb.BytesValue)
-	if err := c.conn.Invoke(ctx, "/"+ServiceName+"/Check", in, out); err != nil {
-		return engine.CheckResult{}, callError(err)
+	w := &pluginpb.AssetSpec{Key: keyToPB(s.Key), Deps: keysToPB(s.Deps), Group: s.Group, Kinds: s.Kinds, Owners: s.Owners, Tags: s.Tags,
+		Description: s.Description, MetadataJson: md, Partitions: s.Partitions, CodeVersion: s.CodeVersion}
+	for _, c := range s.Checks {
+		cmd, err := marshalObject(c.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("check %s: %w", c.Name, err)
+		}
+		w.Checks = append(w.Checks, &pluginpb.CheckSpec{Name: c.Name, Blocking: c.Blocking, Severity: c.Severity, Description: c.Description, MetadataJson: cmd})
 	}
-	var r checkResponse
-	if err := json.Unmarshal(out.GetValue(), &r); err != nil {
-		return engine.CheckResult{}, fmt.Errorf("check response: %w", err)
-	}
-	return engine.CheckResult{Passed: r.Passed, Severity: r.Severity, Message: r.Message, Metadata: r.Metadata}, nil
+	return w, nil
 }
 
-// DecodeEvent parses one Materialize message and checks that it is an event
-// a plugin may send.
+func specFromPB(w *pluginpb.AssetSpec) (asset.Spec, error) {
+	if len(w.GetKey().GetParts()) == 0 {
+		return asset.Spec{}, errors.New("asset spec without a key")
+	}
+	key, err := keyFromPB(w.GetKey())
+	if err != nil {
+		return asset.Spec{}, err
+	}
+	s := asset.Spec{Key: key, Group: w.GetGroup(), Kinds: w.GetKinds(), Owners: w.GetOwners(), Tags: w.GetTags(),
+		Description: w.GetDescription(), Partitions: w.GetPartitions(), CodeVersion: w.GetCodeVersion()}
+	if s.Deps, err = keysFromPB(w.GetDeps()); err != nil {
+		return asset.Spec{}, fmt.Errorf("asset %s: deps: %w", key, err)
+	}
+	if s.Metadata, err = unmarshalObject(w.GetMetadataJson()); err != nil {
+		return asset.Spec{}, fmt.Errorf("asset %s: metadata: %w", key, err)
+	}
+	for _, c := range w.GetChecks() {
+		if c.GetName() == "" {
+			return asset.Spec{}, fmt.Errorf("asset %s: check without a name", key)
+		}
+		cs := asset.CheckSpec{Name: c.GetName(), Blocking: c.GetBlocking(), Severity: c.GetSeverity(), Description: c.GetDescription()}
+		if cs.Metadata, err = unmarshalObject(c.GetMetadataJson()); err != nil {
+			return asset.Spec{}, fmt.Errorf("asset %s: check %s: metadata: %w", key, c.GetName(), err)
+		}
+		s.Checks = append(s.Checks, cs)
+	}
+	return s, nil
+}
+
+func keyToPB(k asset.Key) *pluginpb.AssetKey { return &pluginpb.AssetKey{Parts: k.Parts()} }
+
+func keyFromPB(k *pluginpb.AssetKey) (asset.Key, error) {
+	key, err := asset.NewKey(k.GetParts()...)
+	if err != nil {
+		return asset.Key{}, fmt.Errorf("asset key %q: %w", k.GetParts(), err)
+	}
+	return key, nil
+}
+
+func keysToPB(keys []asset.Key) []*pluginpb.AssetKey {
+	out := make([]*pluginpb.AssetKey, len(keys))
+	for i, k := range keys {
+		out[i] = keyToPB(k)
+	}
+	return out
+}
+
+func keysFromPB(keys []*pluginpb.AssetKey) ([]asset.Key, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	out := make([]asset.Key, len(keys))
+	for i, k := range keys {
+		var err error
+		if out[i], err = keyFromPB(k); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func partitionToPB(p *Partition) *pluginpb.Partition {
+	if p == nil {
+		return nil
+	}
+	return &pluginpb.Partition{Key: p.Key, Keys: p.Keys, Start: timeToPB(p.Start), End: timeToPB(p.End)}
+}
+
+func partitionFromPB(p *pluginpb.Partition) *Partition {
+	if p == nil {
+		return nil
+	}
+	return &Partition{Key: p.GetKey(), Keys: p.GetKeys(), Start: timeFromPB(p.GetStart()), End: timeFromPB(p.GetEnd())}
+}
+
+func timeToPB(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func timeFromPB(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+func resourcesToPB(res map[string]Resource) map[string]*pluginpb.Resource {
+	if len(res) == 0 {
+		return nil
+	}
+	out := make(map[string]*pluginpb.Resource, len(res))
+	for n, r := range res {
+		out[n] = &pluginpb.Resource{Type: r.Type, Config: r.Config, Secret: r.Secret}
+	}
+	return out
+}
+
+func resourcesFromPB(res map[string]*pluginpb.Resource) map[string]Resource {
+	if len(res) == 0 {
+		return nil
+	}
+	out := make(map[string]Resource, len(res))
+	for n, r := range res {
+		out[n] = Resource{Type: r.GetType(), Config: r.GetConfig(), Secret: r.GetSecret()}
+	}
+	return out
+}
+
+// marshalObject encodes metadata as a JSON object; nil and empty maps are
+// empty bytes.
+func marshalObject(m map[string]any) ([]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(m)
+}
+
+// unmarshalObject decodes a JSON object; empty bytes are nil.
+func unmarshalObject(b []byte) (map[string]any, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// DecodeEvent parses one version 1 Materialize message (an engine.Event
+// as JSON) and checks that it is an event a plugin may send.
 func DecodeEvent(b []byte) (engine.Event, error) {
 	var ev engine.Event
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return engine.Event{}, fmt.Errorf("plugin event: %w", err)
 	}
+	if err := validateEvent(ev); err != nil {
+		return engine.Event{}, err
+	}
+	return ev, nil
+}
+
+// validateEvent checks that ev is an event a plugin may send, with what
+// its type needs.
+func validateEvent(ev engine.Event) error {
 	switch ev.Type {
 	case engine.Log:
 	case engine.AssetMaterialized, engine.AssetFailed:
 		if ev.Asset.IsZero() {
-			return engine.Event{}, fmt.Errorf("plugin event %s without \"asset\"", ev.Type)
+			return fmt.Errorf("plugin event %s without \"asset\"", ev.Type)
 		}
 	case engine.CheckEvaluated:
 		if ev.Asset.IsZero() || ev.Check == "" || ev.Passed == nil {
-			return engine.Event{}, errors.New("plugin event check_evaluated needs \"asset\", \"check\" and \"passed\"")
+			return errors.New("plugin event check_evaluated needs \"asset\", \"check\" and \"passed\"")
 		}
 	default:
-		return engine.Event{}, fmt.Errorf("plugin event of type %q: plugins send log, asset_materialized, asset_failed or check_evaluated", ev.Type)
+		return fmt.Errorf("plugin event of type %q: plugins send log, asset_materialized, asset_failed or check_evaluated", ev.Type)
 	}
-	return ev, nil
+	return nil
 }
 
 // RemoteError is an error the plugin returned (as opposed to a transport

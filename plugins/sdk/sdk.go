@@ -155,8 +155,10 @@ func Serve(p Plugin) {
 func serveConfig(p Plugin) *plugin.ServeConfig {
 	return &plugin.ServeConfig{
 		HandshakeConfig: Handshake(),
-		Plugins:         plugin.PluginSet{PluginName: &GRPCPlugin{Impl: p}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		// Every protocol version: go-plugin serves the newest one the
+		// host also speaks.
+		VersionedPlugins: VersionedPlugins(p),
+		GRPCServer:       plugin.DefaultGRPCServer,
 		// go-plugin's own chatter would fill the stderr tail the host
 		// shows when a plugin crashes; keep warnings only.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),

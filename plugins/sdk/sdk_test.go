@@ -3,12 +3,14 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/plugins/sdk/pluginpb"
 	"github.com/hashicorp/go-plugin"
 )
 
@@ -46,19 +48,33 @@ func (echo) Check(_ context.Context, req *CheckRequest) (engine.CheckResult, err
 	return engine.CheckResult{Passed: true, Severity: "warn", Message: req.Asset.String() + "/" + req.Check, Metadata: req.Metadata}, nil
 }
 
-func connect(t *testing.T, p Plugin) *Client {
+// connect serves p over protocol version (1 or 2) in process.
+func connect(t *testing.T, p Plugin, version int) *Client {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: p}})
+	client, _ := plugin.TestPluginGRPCConn(t, false, VersionedPlugins(p)[version])
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(PluginName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw.(*Client)
+	c := raw.(*Client)
+	if c.Version() != version {
+		t.Fatalf("client speaks version %d, want %d", c.Version(), version)
+	}
+	return c
 }
 
-func TestRoundTrip(t *testing.T) {
-	c := connect(t, echo{})
+// eachVersion runs f for every protocol version.
+func eachVersion(t *testing.T, f func(t *testing.T, version int)) {
+	for _, v := range ProtocolVersions {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) { f(t, v) })
+	}
+}
+
+func TestRoundTrip(t *testing.T) { eachVersion(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, version int) {
+	c := connect(t, echo{}, version)
 	ctx := context.Background()
 
 	specs, err := c.Describe(ctx, Config(`{"name": "orders"}`))
@@ -106,11 +122,13 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestCheckUnimplemented(t *testing.T) {
-	c := connect(t, struct{ Plugin }{echo{}}) // hides echo's Check
-	_, err := c.Check(context.Background(), &CheckRequest{Asset: asset.MustKey("a"), Check: "c"})
-	if err == nil || !strings.Contains(err.Error(), "does not implement sdk.Checker") {
-		t.Errorf("err = %v", err)
-	}
+	eachVersion(t, func(t *testing.T, version int) {
+		c := connect(t, struct{ Plugin }{echo{}}, version) // hides echo's Check
+		_, err := c.Check(context.Background(), &CheckRequest{Asset: asset.MustKey("a"), Check: "c"})
+		if err == nil || !strings.Contains(err.Error(), "does not implement sdk.Checker") {
+			t.Errorf("err = %v", err)
+		}
+	})
 }
 
 func TestDecodeEvent(t *testing.T) {
@@ -183,7 +201,7 @@ func TestConfigDecode(t *testing.T) {
 
 func TestHandshake(t *testing.T) {
 	h := Handshake()
-	if h.MagicCookieKey != "ELT_PLUGIN" || h.ProtocolVersion != 1 || h.MagicCookieValue == "" {
+	if h.MagicCookieKey != "ELT_PLUGIN" || h.ProtocolVersion != 2 || h.MagicCookieValue == "" {
 		t.Errorf("handshake = %+v", h)
 	}
 }
@@ -203,7 +221,7 @@ func (w waiter) Materialize(ctx context.Context, _ *Request, _ engine.Emitter) e
 
 func TestCancellationReachesThePlugin(t *testing.T) {
 	w := waiter{saw: make(chan error, 1)}
-	c := connect(t, w)
+	c := connect(t, w, ProtocolVersion)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := c.Materialize(ctx, &Request{}, func(engine.Event) {})
@@ -217,5 +235,56 @@ func TestCancellationReachesThePlugin(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the plugin never saw the cancellation")
+	}
+}
+
+func TestEventFromPB(t *testing.T) {
+	yes := true
+	key := &pluginpb.AssetKey{Parts: []string{"a", "b"}}
+	tests := []struct {
+		name string
+		in   *pluginpb.Event
+		err  string
+	}{
+		{"log", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_LOG, Message: "hi"}, ""},
+		{"materialized", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_ASSET_MATERIALIZED, Asset: key, MetadataJson: []byte(`{"rows": 3}`)}, ""},
+		{"check", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_CHECK_EVALUATED, Asset: key, Check: "c", Passed: &yes}, ""},
+		{"no type", &pluginpb.Event{Message: "x"}, "EVENT_TYPE_UNSPECIFIED"},
+		{"unknown type", &pluginpb.Event{Type: 42}, "plugins send log"},
+		{"materialized without asset", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_ASSET_MATERIALIZED}, "without \"asset\""},
+		{"empty key part", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_ASSET_FAILED, Asset: &pluginpb.AssetKey{Parts: []string{"a", ""}}}, "asset key"},
+		{"check without passed", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_CHECK_EVALUATED, Asset: key, Check: "c"}, "needs"},
+		{"metadata not an object", &pluginpb.Event{Type: pluginpb.EventType_EVENT_TYPE_LOG, MetadataJson: []byte(`[1]`)}, "metadata"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := eventFromPB(tt.in)
+			if tt.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				back, err := eventToPB(ev)
+				if err != nil || back.GetType() != tt.in.GetType() || back.GetAsset().String() != tt.in.GetAsset().String() {
+					t.Errorf("round trip: %v, %v", back, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("err = %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestVersionMismatch(t *testing.T) {
+	err := VersionMismatch(errors.New("Incompatible API version with plugin. Plugin version: 7, Client versions: [1 2]"))
+	var v *VersionError
+	if !errors.As(err, &v) || v.Plugin != 7 || !strings.Contains(err.Error(), "versions 1 and 2") {
+		t.Errorf("err = %v", err)
+	}
+	for _, other := range []string{"exec: no such file", "incompatible api version", "plugin exited before we could connect"} {
+		if err := VersionMismatch(errors.New(other)); err != nil {
+			t.Errorf("%q read as a version mismatch: %v", other, err)
+		}
 	}
 }
