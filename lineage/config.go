@@ -95,7 +95,7 @@ func (c *Config) Validate() error {
 		}
 		u, err := url.Parse(t.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("openlineage: transport url %q is not an http(s) URL", redactURL(t.URL))
+			return fmt.Errorf("openlineage: transport url %q is not an http(s) URL", RedactURL(t.URL))
 		}
 	case "file":
 		if t.Path == "" {
@@ -119,8 +119,8 @@ func (t TransportConfig) endpointURL() string {
 	return strings.TrimRight(t.URL, "/") + "/" + strings.TrimLeft(ep, "/")
 }
 
-// redactURL drops user info and query from a URL for messages.
-func redactURL(s string) string {
+// RedactURL drops user info and query from a URL for messages.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparsable url)"

@@ -21,6 +21,7 @@ var facetSchema = map[string]string{
 	"parent":                "1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet",
 	"errorMessage":          "1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
 	"nominalTime":           "1-0-1/NominalTimeRunFacet.json#/$defs/NominalTimeRunFacet",
+	"executionParameters":   "1-0-0/ExecutionParametersRunFacet.json#/$defs/ExecutionParametersRunFacet",
 	"processing_engine":     "1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet",
 	"jobType":               "2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
 	"sql":                   "1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet",

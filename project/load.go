@@ -252,6 +252,14 @@ func (p *Project) loadResources(root *yaml.Node, probs *problems) {
 			p.secrets = append(p.secrets, v)
 		}
 	}
+	if _, err := p.LineageConfig(); err != nil {
+		line := 0
+		if v := valueOf(root, "openlineage"); v != nil {
+			line = v.Line
+		}
+		probs.add(line, "%v", err)
+	}
+	p.secrets = append(p.secrets, p.lineageSecrets()...)
 	// Longest first, so a secret containing a shorter one is hidden whole.
 	sort.Slice(p.secrets, func(i, j int) bool { return len(p.secrets[i]) > len(p.secrets[j]) })
 }
