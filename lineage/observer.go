@@ -3,6 +3,7 @@ package lineage
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,7 @@ type Observer struct {
 
 type stepState struct {
 	id      string
+	logPath string
 	started bool
 	ended   bool
 	mats    map[asset.Key]map[string]any
@@ -167,6 +169,9 @@ func (ob *Observer) handle(ev engine.Event) {
 		ob.emitRoot(Abort, ev)
 	case engine.StepStarted:
 		st := ob.step(ev.StepID)
+		if lp, ok := ev.Metadata["log_path"].(string); ok {
+			st.logPath = lp
+		}
 		if st.started {
 			ob.emitStep(st, Running, ev)
 			return
@@ -378,7 +383,7 @@ func (ob *Observer) output(st *stepState, k asset.Key, done bool) Dataset {
 		ds.Facets["dataQualityAssertions"] = newFacet("dataQualityAssertions", map[string]any{"assertions": c})
 	}
 	if a := ob.o.Assets[k]; a != nil && md != nil {
-		if cl := ob.columnLineage(st.id, a, cols); cl != nil {
+		if cl := ob.columnLineage(st, a, cols); cl != nil {
 			ds.Facets["columnLineage"] = cl
 		}
 	}
@@ -390,12 +395,12 @@ func (ob *Observer) output(st *stepState, k asset.Key, done bool) Dataset {
 
 // columnLineage derives the columnLineage facet of a SQL asset, or logs
 // why there is none.
-func (ob *Observer) columnLineage(stepID string, a *Asset, cols []Column) Facet {
+func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet {
 	if a.SQL == "" || ob.o.Table == nil {
 		return nil
 	}
 	if a.Script {
-		ob.o.Log(stepID, fmt.Sprintf("openlineage: no column lineage for %s: its SQL is a script (materialize: script), not one SELECT", a.Key))
+		ob.log(st, fmt.Sprintf("openlineage: no column lineage for %s: its SQL is a script (materialize: script), not one SELECT", a.Key))
 		return nil
 	}
 	names := make([]string, len(cols))
@@ -419,10 +424,21 @@ func (ob *Observer) columnLineage(stepID string, a *Asset, cols []Column) Facet 
 	}
 	cl, err := ob.o.Parser.ColumnLineage(ctx, a.SQL, resolve, names)
 	if err != nil {
-		ob.o.Log(stepID, fmt.Sprintf("openlineage: no column lineage for %s: %v", a.Key, err))
+		ob.log(st, fmt.Sprintf("openlineage: no column lineage for %s: %v", a.Key, err))
 		return nil
 	}
 	return columnLineageFacet(cl)
+}
+
+// log notes msg in the step's log file and through Options.Log.
+func (ob *Observer) log(st *stepState, msg string) {
+	if st.logPath != "" {
+		if f, err := os.OpenFile(st.logPath, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+			_, _ = f.WriteString(msg + "\n")
+			_ = f.Close()
+		}
+	}
+	ob.o.Log(st.id, msg)
 }
 
 func columnLineageFacet(cl *ColumnLineage) Facet {

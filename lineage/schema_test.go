@@ -1,4 +1,4 @@
-package lineage
+package lineage_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/eltproject/elt/internal/testenv"
+	"github.com/eltproject/elt/lineage"
 )
 
 // specValidator validates events against the OpenLineage JSON Schema and
@@ -164,14 +165,14 @@ func (v *specValidator) validate(t testing.TB, raw []byte) {
 // and facets must not pass.
 func TestValidatorRejects(t *testing.T) {
 	v := loadValidator(t)
-	good := RunEvent{EventType: Start, Producer: Producer, SchemaURL: SchemaURL + "#/$defs/RunEvent",
-		Run: Run{RunID: RunUUID("r", "")}, Job: Job{Namespace: "ns", Name: "j"}}
+	good := lineage.RunEvent{EventType: lineage.Start, Producer: lineage.Producer, SchemaURL: lineage.SchemaURL + "#/$defs/RunEvent",
+		Run: lineage.Run{RunID: lineage.RunUUID("r", "")}, Job: lineage.Job{Namespace: "ns", Name: "j"}}
 	b, _ := json.Marshal(good)
 	v.validate(t, b)
 	bad := []string{
 		strings.Replace(string(b), `"eventType":"START"`, `"eventType":"BEGIN"`, 1),
-		strings.Replace(string(b), `"producer":"`+Producer+`"`, `"producer":"not a uri"`, 1),
-		strings.Replace(string(b), RunUUID("r", ""), "not-a-uuid", 1),
+		strings.Replace(string(b), `"producer":"`+lineage.Producer+`"`, `"producer":"not a uri"`, 1),
+		strings.Replace(string(b), lineage.RunUUID("r", ""), "not-a-uuid", 1),
 	}
 	for _, s := range bad {
 		doc, _ := jsonschema.UnmarshalJSON(strings.NewReader(s))
@@ -179,8 +180,9 @@ func TestValidatorRejects(t *testing.T) {
 			t.Errorf("validator accepted %s", s)
 		}
 	}
-	f := newFacet("schema", map[string]any{"fields": []any{map[string]any{"type": "INT"}}})
-	if v.facets["dataset/schema"].Validate(map[string]any{"schema": map[string]any(f)}) == nil {
+	f := map[string]any{"_producer": lineage.Producer, "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+		"fields": []any{map[string]any{"type": "INT"}}}
+	if v.facets["dataset/schema"].Validate(map[string]any{"schema": f}) == nil {
 		t.Error("validator accepted a schema field without a name")
 	}
 }
