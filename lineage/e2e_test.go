@@ -320,7 +320,9 @@ func TestQuickstartFailingCheck(t *testing.T) {
 	var failedAssertion, rootFail bool
 	for _, e := range evs {
 		if e.Job.Name == "quickstart" && e.EventType == "FAIL" {
-			rootFail = true
+			var em struct{ Message string }
+			_ = json.Unmarshal(e.Run.Facets["errorMessage"], &em)
+			rootFail = strings.Contains(em.Message, "positive_share_price")
 		}
 		for _, o := range e.Outputs {
 			var dq struct {

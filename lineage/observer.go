@@ -90,6 +90,8 @@ type Observer struct {
 	closed  bool
 	steps   map[string]*stepState
 	start   time.Time
+	// problems explain a failed elt run when its event has no message.
+	problems []string
 }
 
 type stepState struct {
@@ -162,6 +164,9 @@ func (ob *Observer) handle(ev engine.Event) {
 	case engine.RunSucceeded:
 		ob.emitRoot(Complete, ev)
 	case engine.RunFailed:
+		if ev.Message == "" && len(ob.problems) > 0 {
+			ev.Message = strings.Join(ob.problems, "; ")
+		}
 		ob.abortOpen(ev)
 		ob.emitRoot(Fail, ev)
 	case engine.RunCanceled:
@@ -188,6 +193,9 @@ func (ob *Observer) handle(ev engine.Event) {
 		}
 	case engine.CheckEvaluated:
 		st := ob.step(ev.StepID)
+		if ev.Passed != nil && !*ev.Passed && ev.Blocking {
+			ob.problems = append(ob.problems, fmt.Sprintf("blocking check %s of %s failed: %s", ev.Check, ev.Asset, ev.Message))
+		}
 		if ev.Passed != nil {
 			a := map[string]any{"assertion": ev.Check, "success": *ev.Passed}
 			if ev.Severity != "" {
@@ -208,6 +216,7 @@ func (ob *Observer) handle(ev engine.Event) {
 			return
 		}
 		st.ended = true
+		ob.problems = append(ob.problems, fmt.Sprintf("step %s %s: %s", st.id, ev.Status, ev.Message))
 		if ev.Status == engine.StatusCanceled {
 			ob.emitStep(st, Abort, ev)
 			return

@@ -11,7 +11,7 @@ var (
 )
 
 // Compile renders an elt SQL template for parsing: {{ ref("x") }} becomes
-// the relation ref returns, {{ this }} the asset's own relation, and every
+// the relation ref returns (the quoted name when ref knows none), {{ this }} the asset's own relation, and every
 // other expression (partition bounds, env, vars) the constant NULL, which
 // carries no column lineage.
 func Compile(sql string, ref func(string) string, this string) string {
@@ -24,6 +24,7 @@ func Compile(sql string, ref func(string) string, this string) string {
 			if rel := ref(r[1]); rel != "" {
 				return rel
 			}
+			return `"` + strings.ReplaceAll(r[1], `"`, `""`) + `"`
 		}
 		return "NULL"
 	})
