@@ -1,6 +1,7 @@
 package lineage_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -285,6 +286,52 @@ func TestQuickstartEmitsLineage(t *testing.T) {
 		if strings.Contains(string(b), "s3cret-key") {
 			t.Fatal("an event contains the api key")
 		}
+	}
+}
+
+// TestExportValidates: the static export, before and after a run, is
+// valid OpenLineage with one DatasetEvent per asset and one JobEvent per
+// step, and has column lineage once columns are known.
+func TestExportValidates(t *testing.T) {
+	v := loadValidator(t)
+	p := quickstart(t, "", nil)
+	export := func() (datasets, jobs int, joinLineage bool) {
+		set, err := p.Select("", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := p.ExportLineage(context.Background(), &buf, set, func(string) {}); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+			v.validate(t, line)
+			var e struct {
+				Dataset *olDataset
+				Job     *struct{ Name string }
+				Outputs []olDataset
+			}
+			if err := json.Unmarshal(line, &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Dataset != nil {
+				datasets++
+			}
+			if e.Job != nil {
+				jobs++
+				if e.Job.Name == "daily_vs_month" && len(e.Outputs) == 1 && e.Outputs[0].Facets["columnLineage"] != nil {
+					joinLineage = true
+				}
+			}
+		}
+		return
+	}
+	if d, j, _ := export(); d != 5 || j != 5 {
+		t.Fatalf("before a run: %d datasets, %d jobs; want 5 and 5", d, j)
+	}
+	runQuickstart(t, p)
+	if _, _, cl := export(); !cl {
+		t.Fatal("after a run the export has no column lineage for the join")
 	}
 }
 

@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,7 +100,12 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 }
 
 func (p *Project) lineageWarn(msg string) {
-	os.Stderr.WriteString("warning: " + p.Redact(msg) + "\n")
+	msg = p.Redact(msg)
+	if p.Warn != nil {
+		p.Warn(msg)
+		return
+	}
+	os.Stderr.WriteString("elt: warning: " + msg + "\n")
 }
 
 // LineageAssets describes every asset of the graph for OpenLineage:
@@ -238,4 +244,45 @@ func (p *Project) lineageTable(from asset.Key, t lineage.TableRef) lineage.Datas
 		return lineage.DatasetID{Namespace: p.lineageNamespace(), Name: schema + "." + t.Name}
 	}
 	return lineage.DuckDBDataset(path, schema, t.Name)
+}
+
+// ExportLineage writes the static OpenLineage lineage of a selection (see
+// lineage.Export). Columns come from the run store's latest
+// materializations when the project has run before. warn receives why an
+// asset has no column lineage.
+func (p *Project) ExportLineage(ctx context.Context, w io.Writer, set asset.Set, warn func(string)) error {
+	plan, err := p.Plan(set)
+	if err != nil {
+		return err
+	}
+	var latest map[asset.Key]store.Materialization
+	if _, err := os.Stat(filepath.Join(p.StateDir(), "elt.db")); err == nil {
+		st, err := p.OpenStore(ctx)
+		if err != nil {
+			return err
+		}
+		latest, err = st.LatestMaterializations(ctx)
+		_ = st.Close()
+		if err != nil {
+			return err
+		}
+	}
+	steps := map[string][]asset.Key{}
+	for _, s := range plan.Steps {
+		steps[s.ID] = s.Assets
+	}
+	ns := p.lineageNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	o := lineage.Options{Namespace: ns, Steps: steps, Assets: p.LineageAssets(latest), Table: p.lineageTable,
+		Deps: func(k asset.Key) []asset.Key {
+			if s, ok := p.Graph.Spec(k); ok {
+				return s.Deps
+			}
+			return nil
+		},
+		Log: func(_, msg string) { warn(msg) },
+	}
+	return lineage.Export(w, o, time.Now().UTC())
 }
