@@ -83,8 +83,16 @@ const joinAsset = `
 // join asset and the openlineage section, and loads it.
 func quickstart(t *testing.T, url string, env map[string]string) *project.Project {
 	t.Helper()
+	return quickstartTB(t, t.TempDir(), url, env)
+}
+
+func quickstartB(b *testing.B, url string) *project.Project {
+	return quickstartTB(b, b.TempDir(), url, map[string]string{"OL_API_KEY": "k"})
+}
+
+func quickstartTB(t testing.TB, dir, url string, env map[string]string) *project.Project {
+	t.Helper()
 	src := filepath.Join(testenv.RepoRoot(), "examples", "quickstart")
-	dir := t.TempDir()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -23,7 +23,8 @@ func Export(w io.Writer, o Options, now time.Time) error {
 	if o.Log == nil {
 		o.Log = func(string, string) {}
 	}
-	ob := &Observer{o: o}
+	ob := &Observer{o: o, cache: openCache(o.CacheFile)}
+	defer ob.cache.save()
 	enc := json.NewEncoder(w)
 	var keys []asset.Key
 	for _, ks := range o.Steps {

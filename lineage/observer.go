@@ -65,6 +65,8 @@ type Options struct {
 	Log func(stepID, msg string)
 	// Version is elt's version, for the processing_engine facet.
 	Version string
+	// CacheFile keeps derived column lineage between runs ("" for none).
+	CacheFile string
 }
 
 // RunUUID derives the OpenLineage run id of an elt run (step "") or of
@@ -92,6 +94,7 @@ type Observer struct {
 	start   time.Time
 	// problems explain a failed elt run when its event has no message.
 	problems []string
+	cache    *lineageCache
 }
 
 type stepState struct {
@@ -111,7 +114,8 @@ func NewObserver(o Options) *Observer {
 	if o.Log == nil {
 		o.Log = func(string, string) {}
 	}
-	ob := &Observer{o: o, in: make(chan engine.Event, DefaultQueue), done: make(chan struct{}), steps: map[string]*stepState{}}
+	ob := &Observer{o: o, in: make(chan engine.Event, DefaultQueue), done: make(chan struct{}), steps: map[string]*stepState{},
+		cache: openCache(o.CacheFile)}
 	go ob.loop()
 	return ob
 }
@@ -141,6 +145,7 @@ func (ob *Observer) Close(timeout time.Duration) (sent, lost int64) {
 	ob.mu.Unlock()
 	select {
 	case <-ob.done:
+		ob.cache.save()
 	case <-time.After(timeout):
 	}
 	s, l := ob.o.Emitter.Close(time.Until(deadline))
@@ -416,6 +421,18 @@ func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet 
 	for i, c := range cols {
 		names[i] = c.Name
 	}
+	byName := make(map[string]*Asset, len(ob.o.Assets))
+	for k, other := range ob.o.Assets {
+		byName[k.String()] = other
+	}
+	key := cacheKey(a.SQL, names, byName)
+	if e, ok := ob.cache.get(key); ok {
+		if e.Err != "" {
+			ob.log(st, fmt.Sprintf("openlineage: no column lineage for %s: %s", a.Key, e.Err))
+			return nil
+		}
+		return columnLineageFacet(e.Lineage)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resolve := func(t TableRef) (DatasetID, []string) {
@@ -433,9 +450,13 @@ func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet 
 	}
 	cl, err := ob.o.Parser.ColumnLineage(ctx, a.SQL, resolve, names)
 	if err != nil {
+		if ctx.Err() == nil {
+			ob.cache.put(key, cacheEntry{Err: err.Error()})
+		}
 		ob.log(st, fmt.Sprintf("openlineage: no column lineage for %s: %v", a.Key, err))
 		return nil
 	}
+	ob.cache.put(key, cacheEntry{Lineage: cl})
 	return columnLineageFacet(cl)
 }
 

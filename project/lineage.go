@@ -73,7 +73,7 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 	}
 	o := lineage.Options{
 		Namespace: cfg.Namespace, Job: job, RunID: runID, Trigger: opts.Trigger, Partition: part,
-		Steps: steps, Emitter: em, Parser: &lineage.Parser{}, Assets: p.LineageAssets(latest),
+		Steps: steps, Emitter: em, Parser: &lineage.Parser{}, CacheFile: filepath.Join(p.StateDir(), "lineage-cache.json"), Assets: p.LineageAssets(latest),
 		Deps: func(k asset.Key) []asset.Key {
 			if s, ok := p.Graph.Spec(k); ok {
 				return s.Deps
@@ -276,6 +276,7 @@ func (p *Project) ExportLineage(ctx context.Context, w io.Writer, set asset.Set,
 		ns = "default"
 	}
 	o := lineage.Options{Namespace: ns, Steps: steps, Assets: p.LineageAssets(latest), Table: p.lineageTable,
+		CacheFile: filepath.Join(p.StateDir(), "lineage-cache.json"),
 		Deps: func(k asset.Key) []asset.Key {
 			if s, ok := p.Graph.Spec(k); ok {
 				return s.Deps
