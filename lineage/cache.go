@@ -95,6 +95,9 @@ func cacheKey(sql string, out []string, assets map[string]*Asset) string {
 	sort.Strings(names)
 	for _, n := range names {
 		a := assets[n]
+		if a.Declared {
+			continue
+		}
 		parts := strings.Split(a.Dataset.Name, ".")
 		if !strings.Contains(lower, strings.ToLower(parts[len(parts)-1])) {
 			continue

@@ -59,7 +59,7 @@ func Export(w io.Writer, o Options, now time.Time) error {
 			Job: Job{Namespace: o.Namespace, Name: id, Facets: ob.jobFacets(ks)}, Inputs: ob.inputs(ks)}
 		for _, k := range ks {
 			ds := ob.dataset(k, nil)
-			if a := o.Assets[k]; a != nil && a.Columns != nil {
+			if a := o.Assets[k]; a != nil && a.Columns != nil && !a.Declared {
 				if cl := ob.columnLineage(st, a, a.Columns); cl != nil {
 					if ds.Facets == nil {
 						ds.Facets = Facets{}

@@ -38,6 +38,10 @@ type Asset struct {
 	Description string
 	// Columns known from the last materialization (nil when unknown).
 	Columns []Column
+	// Declared marks Columns taken from a declaration (dbt's manifest),
+	// which may be incomplete: they name the schema facet but never
+	// expand a SELECT *.
+	Declared bool
 	// CheckColumns maps a check name to the column it tests.
 	CheckColumns map[string]string
 }
@@ -193,7 +197,7 @@ func (ob *Observer) handle(ev engine.Event) {
 		st.mats[ev.Asset] = ev.Metadata
 		if a := ob.o.Assets[ev.Asset]; a != nil {
 			if cols := columnsOf(ev.Metadata); cols != nil {
-				a.Columns = cols
+				a.Columns, a.Declared = cols, false
 			}
 		}
 	case engine.CheckEvaluated:
@@ -356,7 +360,10 @@ func (ob *Observer) dataset(k asset.Key, cols []Column) Dataset {
 	if len(cols) > 0 {
 		fs := make([]map[string]any, len(cols))
 		for i, c := range cols {
-			fs[i] = map[string]any{"name": c.Name, "type": c.Type, "ordinal_position": i + 1}
+			fs[i] = map[string]any{"name": c.Name, "ordinal_position": i + 1}
+			if c.Type != "" {
+				fs[i]["type"] = c.Type
+			}
 		}
 		ds.Facets["schema"] = newFacet("schema", map[string]any{"fields": fs})
 	}
@@ -438,7 +445,7 @@ func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet 
 	resolve := func(t TableRef) (DatasetID, []string) {
 		ds := ob.o.Table(a.Key, t)
 		for _, other := range ob.o.Assets {
-			if other.Dataset == ds && other.Columns != nil {
+			if other.Dataset == ds && other.Columns != nil && !other.Declared {
 				cols := make([]string, len(other.Columns))
 				for i, c := range other.Columns {
 					cols[i] = c.Name

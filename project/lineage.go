@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -138,28 +139,45 @@ func (p *Project) LineageAssets(latest map[asset.Key]store.Materialization) map[
 		if m, ok := latest[s.Key]; ok {
 			a.Columns = lineageColumns(m.Metadata["columns"])
 		}
+		if a.Columns == nil {
+			// Declared columns (dbt's manifest) until a run reports them.
+			a.Columns = lineageColumns(s.Metadata["columns"])
+			a.Declared = a.Columns != nil
+		}
 		out[s.Key] = a
 	}
 	return out
 }
 
+// lineageColumns reads columns from materialization metadata ({name,
+// type}) or from a translator's column list (dbt: {name, data_type});
+// columns without a name are left out.
 func lineageColumns(v any) []lineage.Column {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var raw []struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		DataType string `json:"data_type"`
+	}
+	if json.Unmarshal(b, &raw) != nil {
+		return nil
+	}
 	var out []lineage.Column
-	switch cs := v.(type) {
-	case []any:
-		for _, c := range cs {
-			if m, ok := c.(map[string]any); ok {
-				n, _ := m["name"].(string)
-				t, _ := m["type"].(string)
-				out = append(out, lineage.Column{Name: n, Type: t})
-			}
+	for _, c := range raw {
+		if c.Name == "" {
+			continue
 		}
-	case []map[string]any:
-		for _, m := range cs {
-			n, _ := m["name"].(string)
-			t, _ := m["type"].(string)
-			out = append(out, lineage.Column{Name: n, Type: t})
+		t := c.Type
+		if t == "" {
+			t = c.DataType
 		}
+		out = append(out, lineage.Column{Name: c.Name, Type: t})
 	}
 	return out
 }
