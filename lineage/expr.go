@@ -18,6 +18,9 @@ func (w *walker) expr(e map[string]any, sc *scope) (deps, error) {
 			s, _ := p.(string)
 			parts = append(parts, s)
 		}
+		if len(parts) == 0 {
+			return deps{}, nil
+		}
 		return w.column(parts, sc)
 	case "FUNCTION", "AGGREGATE":
 		d, err := w.children(e, sc, "children")
@@ -52,7 +55,8 @@ func (w *walker) expr(e map[string]any, sc *scope) (deps, error) {
 		}
 		out.merge(part.as(indirect, subWindow))
 		for _, o := range list(e, "orders") {
-			od, err := w.expr(obj(o.(map[string]any), "expression"), sc)
+			om, _ := o.(map[string]any)
+			od, err := w.expr(obj(om, "expression"), sc)
 			if err != nil {
 				return nil, err
 			}

@@ -71,6 +71,8 @@ type Options struct {
 	Version string
 	// CacheFile keeps derived column lineage between runs ("" for none).
 	CacheFile string
+	// Warn hears about events that could not be built.
+	Warn func(string)
 }
 
 // RunUUID derives the OpenLineage run id of an elt run (step "") or of
@@ -159,8 +161,22 @@ func (ob *Observer) Close(timeout time.Duration) (sent, lost int64) {
 func (ob *Observer) loop() {
 	defer close(ob.done)
 	for ev := range ob.in {
-		ob.handle(ev)
+		ob.safeHandle(ev)
 	}
+}
+
+// safeHandle keeps a bug in building lineage from ever stopping a run:
+// the event is dropped and counted.
+func (ob *Observer) safeHandle(ev engine.Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			ob.dropped.Add(1)
+			if ob.o.Warn != nil {
+				ob.o.Warn(fmt.Sprintf("openlineage: internal error building the event for %s %s: %v", ev.Type, ev.StepID, r))
+			}
+		}
+	}()
+	ob.handle(ev)
 }
 
 func (ob *Observer) rootJob() string { return ob.o.Job }

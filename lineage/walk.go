@@ -90,8 +90,7 @@ func (w *walker) selectNode(node map[string]any, sc *scope) (*relation, error) {
 			return nil, err
 		}
 		name := str(e, "alias")
-		if name == "" && str(e, "class") == "COLUMN_REF" {
-			cn := list(e, "column_names")
+		if cn := list(e, "column_names"); name == "" && str(e, "class") == "COLUMN_REF" && len(cn) > 0 {
 			name, _ = cn[len(cn)-1].(string)
 		}
 		out.cols = append(out.cols, column{name: name, deps: d})
@@ -99,6 +98,9 @@ func (w *walker) selectNode(node map[string]any, sc *scope) (*relation, error) {
 	}
 	// GROUP BY and ORDER BY may name select-list positions and aliases.
 	byPos := func(e map[string]any) (deps, error) {
+		if e == nil {
+			return deps{}, nil
+		}
 		if str(e, "class") == "CONSTANT" {
 			if n, ok := obj(e, "value")["value"].(float64); ok && int(n) >= 1 && int(n) <= len(selDeps) {
 				return selDeps[int(n)-1], nil
@@ -119,7 +121,8 @@ func (w *walker) selectNode(node map[string]any, sc *scope) (*relation, error) {
 		return w.expr(e, sc)
 	}
 	for _, g := range list(node, "group_expressions") {
-		d, err := byPos(g.(map[string]any))
+		gm, _ := g.(map[string]any)
+		d, err := byPos(gm)
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +134,8 @@ func (w *walker) selectNode(node map[string]any, sc *scope) (*relation, error) {
 			continue
 		}
 		for _, o := range list(mm, "orders") {
-			d, err := byPos(obj(o.(map[string]any), "expression"))
+			om, _ := o.(map[string]any)
+			d, err := byPos(obj(om, "expression"))
 			if err != nil {
 				return nil, err
 			}

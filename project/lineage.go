@@ -81,7 +81,7 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 			}
 			return nil
 		},
-		Table: p.lineageTable,
+		Table: p.lineageTable, Warn: p.lineageWarn,
 		Log: func(stepID, msg string) {
 			_ = st.Record(context.Background(), engine.Event{Type: engine.Log, Time: time.Now(), RunID: runID, StepID: stepID, Message: msg})
 		},
