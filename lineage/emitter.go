@@ -42,6 +42,7 @@ type Emitter struct {
 	backoff time.Duration
 	down    bool // only touched by the drain goroutine
 	where   string
+	redact  func(string) string
 }
 
 // EmitterOptions tune an Emitter; zero values take the defaults.
@@ -54,6 +55,9 @@ type EmitterOptions struct {
 	Warn func(string)
 	// Where names the receiver in warnings.
 	Where string
+	// Redact, when set, hides secrets in every serialized event (an event
+	// that redaction leaves invalid is dropped rather than sent).
+	Redact func(string) string
 }
 
 // NewEmitter starts an emitter over t.
@@ -72,7 +76,7 @@ func NewEmitter(t Transport, o EmitterOptions) *Emitter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Emitter{t: t, q: make(chan []byte, o.Queue), warn: o.Warn, ctx: ctx, cancel: cancel,
-		done: make(chan struct{}), retries: o.Retries, backoff: o.Backoff, where: o.Where}
+		done: make(chan struct{}), retries: o.Retries, backoff: o.Backoff, where: o.Where, redact: o.Redact}
 	go e.drain()
 	return e
 }
@@ -84,6 +88,15 @@ func (e *Emitter) Emit(ev any) {
 	if err != nil {
 		e.failed.Add(1)
 		return
+	}
+	if e.redact != nil {
+		if r := e.redact(string(b)); r != string(b) {
+			if !json.Valid([]byte(r)) {
+				e.failed.Add(1)
+				return
+			}
+			b = []byte(r)
+		}
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()

@@ -145,6 +145,17 @@ func TestFileTransportAppends(t *testing.T) {
 	}
 }
 
+func TestEmitterRedacts(t *testing.T) {
+	var buf bytes.Buffer
+	tr, _ := NewTransport(TransportConfig{Type: "console"}, "", &buf)
+	e := NewEmitter(tr, EmitterOptions{Redact: func(s string) string { return strings.ReplaceAll(s, "hunter2", "****") }})
+	e.Emit(map[string]string{"sql": "SELECT 'hunter2'"})
+	e.Close(time.Second)
+	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), "****") {
+		t.Fatalf("console wrote %q", buf.String())
+	}
+}
+
 func TestRunUUIDStable(t *testing.T) {
 	a, b := RunUUID("r1", ""), RunUUID("r1", "step")
 	if a == b || a != RunUUID("r1", "") || len(a) != 36 || a[14] != '5' {

@@ -60,7 +60,11 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 	} else if cfg.Transport.Type == "file" {
 		where = cfg.Transport.Path
 	}
-	em := lineage.NewEmitter(tr, lineage.EmitterOptions{Where: where, Warn: p.lineageWarn})
+	eo := lineage.EmitterOptions{Where: where, Warn: p.lineageWarn}
+	if p.HasSecrets() {
+		eo.Redact = p.Redact
+	}
+	em := lineage.NewEmitter(tr, eo)
 	job := opts.Job
 	if job == "" {
 		job = p.Config.Name
@@ -253,7 +257,14 @@ func (p *Project) lineageTable(from asset.Key, t lineage.TableRef) lineage.Datas
 	if spec, ok := p.Graph.Spec(from); ok {
 		res, _ = spec.Metadata["duckdb_resource"].(string)
 	}
-	path := p.duckdbPath(res, nil)
+	var path string
+	if t.Catalog != "" {
+		// A three-part name picks the DuckDB file of that catalog.
+		path = p.duckdbPath("", []string{t.Catalog, t.Schema, t.Name})
+	}
+	if path == "" {
+		path = p.duckdbPath(res, nil)
+	}
 	schema := t.Schema
 	if schema == "" {
 		schema = "main"
