@@ -32,6 +32,9 @@ type Asset struct {
 	// several statements (no column lineage).
 	SQL    string
 	Script bool
+	// CompiledFile is where a tool writes the asset's compiled SELECT
+	// during the run (dbt's target/compiled); read when the step ends.
+	CompiledFile string
 	// SourceFile is the absolute path of the file defining the asset.
 	SourceFile  string
 	Owners      []string
@@ -433,6 +436,7 @@ func (ob *Observer) output(st *stepState, k asset.Key, done bool) Dataset {
 // columnLineage derives the columnLineage facet of a SQL asset, or logs
 // why there is none.
 func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet {
+	ob.loadCompiled(a)
 	if a.SQL == "" || ob.o.Table == nil {
 		return nil
 	}
@@ -483,6 +487,19 @@ func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet 
 	return columnLineageFacet(cl)
 }
 
+// loadCompiled reads the compiled SQL a tool wrote for a (once it exists).
+func (ob *Observer) loadCompiled(a *Asset) {
+	if a.CompiledFile == "" {
+		return
+	}
+	if b, err := os.ReadFile(a.CompiledFile); err == nil {
+		a.SQL = strings.TrimSpace(string(b))
+		if a.SourceFile == "" {
+			a.SourceFile = a.CompiledFile
+		}
+	}
+}
+
 // log notes msg in the step's log file and through Options.Log.
 func (ob *Observer) log(st *stepState, msg string) {
 	if st.logPath != "" {
@@ -513,13 +530,18 @@ func (ob *Observer) jobFacets(keys []asset.Key) Facets {
 	var owners []map[string]any
 	seenOwner := map[string]bool{}
 	var sqls, docs []string
+	dialect := ""
 	for _, k := range keys {
 		a := ob.o.Assets[k]
 		if a == nil {
 			continue
 		}
+		ob.loadCompiled(a)
 		if a.SQL != "" {
 			sqls = append(sqls, a.SQL)
+			if strings.HasPrefix(a.Dataset.Namespace, "duckdb://") {
+				dialect = "duckdb"
+			}
 		}
 		if a.Description != "" {
 			docs = append(docs, a.Description)
@@ -535,7 +557,11 @@ func (ob *Observer) jobFacets(keys []asset.Key) Facets {
 		}
 	}
 	if len(sqls) > 0 {
-		f["sql"] = newFacet("sql", map[string]any{"query": strings.Join(sqls, ";\n"), "dialect": "duckdb"})
+		sf := map[string]any{"query": strings.Join(sqls, ";\n")}
+		if dialect != "" {
+			sf["dialect"] = dialect
+		}
+		f["sql"] = newFacet("sql", sf)
 	}
 	if len(owners) > 0 {
 		f["ownership"] = newFacet("jobOwnership", map[string]any{"owners": owners})

@@ -3,6 +3,8 @@ package lineage_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +102,50 @@ func TestObserverStepFailure(t *testing.T) {
 	}
 	if _, ok := evs[0]["run"].(map[string]any)["facets"].(map[string]any)["nominalTime"]; ok {
 		t.Error("a manual, unpartitioned run has a nominalTime")
+	}
+}
+
+// TestObserverCompiledSQL: a dbt model's compiled SQL, written during the
+// step, becomes the sql facet and its column lineage.
+func TestObserverCompiledSQL(t *testing.T) {
+	dir := t.TempDir()
+	compiled := filepath.Join(dir, "orders.sql")
+	ns := "duckdb:///shop.duckdb"
+	items, orders := asset.MustKey("stg_items"), asset.MustKey("orders")
+	o := lineage.Options{Namespace: "ns", Job: "shop", RunID: "r3",
+		Steps: map[string][]asset.Key{"dbt": {orders}},
+		Deps:  func(asset.Key) []asset.Key { return []asset.Key{items} },
+		Assets: map[asset.Key]*lineage.Asset{
+			items:  {Key: items, Dataset: lineage.DatasetID{Namespace: ns, Name: "shop.main.stg_items"}, Columns: []lineage.Column{{Name: "order_id"}, {Name: "price"}}},
+			orders: {Key: orders, Dataset: lineage.DatasetID{Namespace: ns, Name: "shop.main.orders"}, CompiledFile: compiled},
+		},
+		Table: func(_ asset.Key, tr lineage.TableRef) lineage.DatasetID {
+			return lineage.DatasetID{Namespace: ns, Name: "shop." + tr.Schema + "." + tr.Name}
+		},
+	}
+	now := time.Now()
+	var evs []map[string]any
+	func() {
+		// The compiled file appears while the step runs.
+		if err := os.WriteFile(compiled, []byte(`select order_id, sum(price) as total from "shop"."main"."stg_items" group by order_id`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		evs = observe(t, o, []engine.Event{
+			{Type: engine.RunStarted, Time: now},
+			{Type: engine.StepStarted, Time: now, StepID: "dbt"},
+			{Type: engine.AssetMaterialized, Time: now, StepID: "dbt", Asset: orders, Metadata: map[string]any{"columns": []any{map[string]any{"name": "order_id", "type": "INTEGER"}, map[string]any{"name": "total", "type": "DOUBLE"}}}},
+			{Type: engine.StepSucceeded, Time: now, StepID: "dbt"},
+			{Type: engine.RunSucceeded, Time: now},
+		})
+	}()
+	done := evs[2]
+	sql := done["job"].(map[string]any)["facets"].(map[string]any)["sql"].(map[string]any)
+	if !strings.Contains(sql["query"].(string), "sum(price)") || sql["dialect"] != "duckdb" {
+		t.Errorf("sql facet %v", sql)
+	}
+	out := done["outputs"].([]any)[0].(map[string]any)
+	cl, _ := json.Marshal(out["facets"].(map[string]any)["columnLineage"])
+	if !strings.Contains(string(cl), `"total":{"inputFields":[{"field":"price","name":"shop.main.stg_items"`) || !strings.Contains(string(cl), "AGGREGATION") {
+		t.Errorf("columnLineage %s", cl)
 	}
 }

@@ -140,6 +140,9 @@ func (p *Project) LineageAssets(latest map[asset.Key]store.Materialization) map[
 				}
 			}
 		}
+		if a.SQL == "" {
+			a.CompiledFile = p.dbtCompiledFile(s)
+		}
 		if m, ok := latest[s.Key]; ok {
 			a.Columns = lineageColumns(m.Metadata["columns"])
 		}
@@ -315,4 +318,40 @@ func (p *Project) ExportLineage(ctx context.Context, w io.Writer, set asset.Set,
 		Log: func(_, msg string) { warn(msg) },
 	}
 	return lineage.Export(w, o, time.Now().UTC())
+}
+
+// dbtCompiledFile is where dbt writes a model's compiled SQL
+// (<project_dir>/target/compiled/<package>/<original_file_path>), or "".
+func (p *Project) dbtCompiledFile(s *asset.Spec) string {
+	uid, _ := s.Metadata["unique_id"].(string)
+	orig, _ := s.Metadata["original_file_path"].(string)
+	parts := strings.SplitN(uid, ".", 3)
+	if len(parts) < 3 || parts[0] != "model" || orig == "" || !strings.HasPrefix(s.Step, "dbt:") {
+		return ""
+	}
+	var unnamed []string
+	for i := range p.Config.DBT {
+		var c struct {
+			Name       string `yaml:"name"`
+			ProjectDir string `yaml:"project_dir"`
+		}
+		if p.Config.DBT[i].Decode(&c) != nil {
+			continue
+		}
+		dir := p.abs(c.ProjectDir)
+		if c.Name == "" {
+			unnamed = append(unnamed, dir)
+			if s.Step == "dbt:"+parts[1] && len(p.Config.DBT) == 1 {
+				return filepath.Join(dir, "target", "compiled", parts[1], orig)
+			}
+			continue
+		}
+		if s.Step == "dbt:"+c.Name {
+			return filepath.Join(dir, "target", "compiled", parts[1], orig)
+		}
+	}
+	if len(unnamed) == 1 {
+		return filepath.Join(unnamed[0], "target", "compiled", parts[1], orig)
+	}
+	return ""
 }
