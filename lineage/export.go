@@ -56,7 +56,7 @@ func Export(w io.Writer, o Options, now time.Time) error {
 		st := &stepState{id: id}
 		ks := o.Steps[id]
 		je := JobEvent{EventTime: now, Producer: Producer, SchemaURL: SchemaURL + "#/$defs/JobEvent",
-			Job: Job{Namespace: o.Namespace, Name: id, Facets: ob.jobFacets(ks)}, Inputs: ob.inputs(ks)}
+			Job: Job{Namespace: o.Namespace, Name: id, Facets: ob.jobFacets(st, ks)}, Inputs: ob.inputs(ks)}
 		for _, k := range ks {
 			ds := ob.dataset(k, nil)
 			if a := o.Assets[k]; a != nil && a.Columns != nil && !a.Declared {

@@ -32,9 +32,10 @@ type Asset struct {
 	// several statements (no column lineage).
 	SQL    string
 	Script bool
-	// CompiledFile is where a tool writes the asset's compiled SELECT
-	// during the run (dbt's target/compiled); read when the step ends.
-	CompiledFile string
+	// CompiledFile returns where a tool writes the asset's compiled
+	// SELECT during a step attempt (dbt's target/compiled), given the
+	// attempt's folder and number; read when the step ends.
+	CompiledFile func(stepDir string, attempt int) string
 	// SourceFile is the absolute path of the file defining the asset.
 	SourceFile  string
 	Owners      []string
@@ -109,6 +110,7 @@ type Observer struct {
 type stepState struct {
 	id      string
 	logPath string
+	attempt int
 	started bool
 	ended   bool
 	mats    map[asset.Key]map[string]any
@@ -205,6 +207,7 @@ func (ob *Observer) handle(ev engine.Event) {
 		if lp, ok := ev.Metadata["log_path"].(string); ok {
 			st.logPath = lp
 		}
+		st.attempt = ev.Attempt
 		if st.started {
 			ob.emitStep(st, Running, ev)
 			return
@@ -333,7 +336,7 @@ func (ob *Observer) emitStep(st *stepState, typ string, ev engine.Event) {
 	keys := ob.o.Steps[st.id]
 	re := RunEvent{EventType: typ, EventTime: ev.Time, Producer: Producer, SchemaURL: SchemaURL + "#/$defs/RunEvent",
 		Run: Run{RunID: RunUUID(ob.o.RunID, st.id), Facets: rf},
-		Job: Job{Namespace: ob.o.Namespace, Name: st.id, Facets: ob.jobFacets(keys)}}
+		Job: Job{Namespace: ob.o.Namespace, Name: st.id, Facets: ob.jobFacets(st, keys)}}
 	re.Inputs = ob.inputs(keys)
 	done := typ == Complete || typ == Fail
 	for _, k := range keys {
@@ -436,7 +439,7 @@ func (ob *Observer) output(st *stepState, k asset.Key, done bool) Dataset {
 // columnLineage derives the columnLineage facet of a SQL asset, or logs
 // why there is none.
 func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet {
-	ob.loadCompiled(a)
+	ob.loadCompiled(st, a)
 	if a.SQL == "" || ob.o.Table == nil {
 		return nil
 	}
@@ -488,15 +491,17 @@ func (ob *Observer) columnLineage(st *stepState, a *Asset, cols []Column) Facet 
 }
 
 // loadCompiled reads the compiled SQL a tool wrote for a (once it exists).
-func (ob *Observer) loadCompiled(a *Asset) {
-	if a.CompiledFile == "" {
+func (ob *Observer) loadCompiled(st *stepState, a *Asset) {
+	if a.CompiledFile == nil || st == nil {
 		return
 	}
-	if b, err := os.ReadFile(a.CompiledFile); err == nil {
+	// The engine names an attempt's folder like its log, without .log.
+	path := a.CompiledFile(strings.TrimSuffix(st.logPath, ".log"), st.attempt)
+	if path == "" {
+		return
+	}
+	if b, err := os.ReadFile(path); err == nil {
 		a.SQL = strings.TrimSpace(string(b))
-		if a.SourceFile == "" {
-			a.SourceFile = a.CompiledFile
-		}
 	}
 }
 
@@ -525,7 +530,7 @@ func columnLineageFacet(cl *ColumnLineage) Facet {
 
 // jobFacets are a step's job facets: jobType, sql, sourceCodeLocation,
 // ownership and documentation of its assets.
-func (ob *Observer) jobFacets(keys []asset.Key) Facets {
+func (ob *Observer) jobFacets(st *stepState, keys []asset.Key) Facets {
 	f := Facets{"jobType": jobTypeFacet("STEP")}
 	var owners []map[string]any
 	seenOwner := map[string]bool{}
@@ -536,7 +541,7 @@ func (ob *Observer) jobFacets(keys []asset.Key) Facets {
 		if a == nil {
 			continue
 		}
-		ob.loadCompiled(a)
+		ob.loadCompiled(st, a)
 		if a.SQL != "" {
 			sqls = append(sqls, a.SQL)
 			if strings.HasPrefix(a.Dataset.Namespace, "duckdb://") {

@@ -117,7 +117,7 @@ func TestObserverCompiledSQL(t *testing.T) {
 		Deps:  func(asset.Key) []asset.Key { return []asset.Key{items} },
 		Assets: map[asset.Key]*lineage.Asset{
 			items:  {Key: items, Dataset: lineage.DatasetID{Namespace: ns, Name: "shop.main.stg_items"}, Columns: []lineage.Column{{Name: "order_id"}, {Name: "price"}}},
-			orders: {Key: orders, Dataset: lineage.DatasetID{Namespace: ns, Name: "shop.main.orders"}, CompiledFile: compiled},
+			orders: {Key: orders, Dataset: lineage.DatasetID{Namespace: ns, Name: "shop.main.orders"}, CompiledFile: func(string, int) string { return compiled }},
 		},
 		Table: func(_ asset.Key, tr lineage.TableRef) lineage.DatasetID {
 			return lineage.DatasetID{Namespace: ns, Name: "shop." + tr.Schema + "." + tr.Name}

@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -320,38 +321,21 @@ func (p *Project) ExportLineage(ctx context.Context, w io.Writer, set asset.Set,
 	return lineage.Export(w, o, time.Now().UTC())
 }
 
-// dbtCompiledFile is where dbt writes a model's compiled SQL
-// (<project_dir>/target/compiled/<package>/<original_file_path>), or "".
-func (p *Project) dbtCompiledFile(s *asset.Spec) string {
+// dbtCompiledFile says where dbt writes a model's compiled SQL in a
+// step attempt: elt's dbt runner points DBT_TARGET_PATH at
+// <attempt folder>/dbt-<attempt>/target, and dbt writes
+// compiled/<package>/<original_file_path> there. nil for other assets.
+func (p *Project) dbtCompiledFile(s *asset.Spec) func(string, int) string {
 	uid, _ := s.Metadata["unique_id"].(string)
 	orig, _ := s.Metadata["original_file_path"].(string)
 	parts := strings.SplitN(uid, ".", 3)
 	if len(parts) < 3 || parts[0] != "model" || orig == "" || !strings.HasPrefix(s.Step, "dbt:") {
-		return ""
+		return nil
 	}
-	var unnamed []string
-	for i := range p.Config.DBT {
-		var c struct {
-			Name       string `yaml:"name"`
-			ProjectDir string `yaml:"project_dir"`
+	return func(stepDir string, attempt int) string {
+		if stepDir == "" {
+			return ""
 		}
-		if p.Config.DBT[i].Decode(&c) != nil {
-			continue
-		}
-		dir := p.abs(c.ProjectDir)
-		if c.Name == "" {
-			unnamed = append(unnamed, dir)
-			if s.Step == "dbt:"+parts[1] && len(p.Config.DBT) == 1 {
-				return filepath.Join(dir, "target", "compiled", parts[1], orig)
-			}
-			continue
-		}
-		if s.Step == "dbt:"+c.Name {
-			return filepath.Join(dir, "target", "compiled", parts[1], orig)
-		}
+		return filepath.Join(stepDir, fmt.Sprintf("dbt-%d", attempt), "target", "compiled", parts[1], orig)
 	}
-	if len(unnamed) == 1 {
-		return filepath.Join(unnamed[0], "target", "compiled", parts[1], orig)
-	}
-	return ""
 }
