@@ -342,4 +342,3 @@ func (ob *Observer) emitStep(st *stepState, typ string, ev engine.Event) {
 	}
 	ob.o.Emitter.Emit(re)
 }
-
