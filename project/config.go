@@ -2,6 +2,8 @@ package project
 
 import (
 	"go.yaml.in/yaml/v3"
+
+	"github.com/eltproject/elt/lineage"
 )
 
 // FileName is the project file elt looks for.
@@ -32,6 +34,8 @@ type Config struct {
 	DLT           []yaml.Node           `yaml:"dlt"`
 	Defaults      DefaultsConfig        `yaml:"defaults"`
 	Vars          map[string]string     `yaml:"vars"`
+	// OpenLineage sends run and dataset lineage to a catalog.
+	OpenLineage *lineage.Config `yaml:"openlineage"`
 }
 
 // DefaultsConfig applies to every asset that does not say otherwise.

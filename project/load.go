@@ -260,6 +260,14 @@ func (p *Project) loadResources(root *yaml.Node, probs *problems) {
 			secrets = append(secrets, v)
 		}
 	}
+	if _, err := p.LineageConfig(); err != nil {
+		line := 0
+		if v := valueOf(root, "openlineage"); v != nil {
+			line = v.Line
+		}
+		probs.add(line, "%v", err)
+	}
+	secrets = append(secrets, p.lineageSecrets()...)
 	p.redactor = redact.New(secrets...)
 }
 

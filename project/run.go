@@ -272,7 +272,9 @@ func (p *Project) Run(ctx context.Context, st store.Store, opts RunOptions) (*en
 	}()
 	eng := p.Engine(st, opts.Concurrency, func(k asset.Key) time.Time { return latest[k].Time })
 	eng.PreviousMetadata = func(k asset.Key) map[string]any { return latest[k].Metadata }
-	eng.Observe = opts.Observe
+	observe, finishLineage := p.lineageHook(st, opts, runID, plan, part, latest)
+	defer finishLineage()
+	eng.Observe = observe
 	res, err := eng.Execute(ctx, plan, engine.ExecOptions{RunID: runID, Partition: part, FailFast: opts.FailFast})
 	if err != nil {
 		if res == nil {

@@ -107,6 +107,7 @@ Exit codes: 0 ok, 1 a step or blocking check failed, 2 bad usage or project,
 		newRunsCmd(e),
 		newCheckCmd(e),
 		newVersionCmd(e),
+		newLineageCmd(e),
 	)
 	addLaterCommands(root, e)
 	rejectUnknownSubcommands(root)
