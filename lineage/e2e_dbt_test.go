@@ -13,8 +13,8 @@ import (
 	"github.com/eltproject/elt/project"
 )
 
-// TestRealDBTLineage runs the real dbt (DuckDB adapter) on the dbt
-// integration's test project through elt and checks the model's events:
+// TestRealDBTLineage runs the real dbt (DuckDB adapter) on a small
+// project of its own (testdata/dbt_project) through elt and checks the model's events:
 // DuckDB dataset names from the dbt relation, the compiled SQL and its
 // column lineage.
 func TestRealDBTLineage(t *testing.T) {
@@ -26,7 +26,7 @@ func TestRealDBTLineage(t *testing.T) {
 	r := newReceiver(t)
 	dir := t.TempDir()
 	shop := filepath.Join(dir, "shop")
-	if err := os.CopyFS(shop, os.DirFS(filepath.Join(testenv.RepoRoot(), "integrations", "dbt", "testdata", "duckdb_project"))); err != nil {
+	if err := os.CopyFS(shop, os.DirFS(filepath.Join("testdata", "dbt_project"))); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", testenv.PathWithVenv())

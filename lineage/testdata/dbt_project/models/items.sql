@@ -1,0 +1,1 @@
+select id, loaded_from from {{ ref('stg_items') }}
