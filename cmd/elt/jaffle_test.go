@@ -168,15 +168,15 @@ func TestJaffleExample(t *testing.T) {
 	}
 
 	// One day through Sling's --range and dlt's interval. dlt loads only the
-	// day's events. Sling passes the range but, for a file source, reads the
-	// whole file (its range filters database sources); backfill mode merges
-	// on the primary key, so no order is loaded twice.
+	// day's events. Sling reads the CSV through its DuckDB source, whose
+	// sql: gets the window as {incremental_where_cond}: it loads that day's
+	// 4 orders, merged on the primary key, so no order is loaded twice.
 	out, errOut, code = elt(t, dir, "run", "--job", "loads", "--partition", "2024-01-03")
 	if code != 0 {
 		t.Fatalf("partition run: exit %d\n%s%s", code, out, errOut)
 	}
 	wantLines(t, out, "--mode backfill --range 2024-01-03 00:00:00,2024-01-03 23:59:59.999999",
-		"materialized events/events (rows=10)", "2 succeeded")
+		"materialized raw/orders (rows=4)", "materialized events/events (rows=10)", "2 succeeded")
 	for q, want := range map[string]int64{
 		"SELECT count(*) FROM raw.orders":           32,
 		"SELECT count(DISTINCT id) FROM raw.orders": 32,
@@ -187,5 +187,70 @@ func TestJaffleExample(t *testing.T) {
 		if got := queryInt(t, dir, q); got != want {
 			t.Errorf("after the day's run: %s = %d, want %d", q, got, want)
 		}
+	}
+
+	// The midnight boundary: order 32 is stamped 2024-01-04 00:00:00, the
+	// first instant of the next day. With the orders from 2024-01-03 on
+	// removed, the window of 2024-01-03 loads its 4 orders and not order 32;
+	// the window of 2024-01-04 loads its 7, order 32 among them, once.
+	execSQL(t, dir, "DELETE FROM raw.orders WHERE updated_at >= TIMESTAMP '2024-01-03 00:00:00'")
+	for _, day := range []struct {
+		key, rows string
+		total     int64
+		boundary  int64
+	}{{"2024-01-03", "rows=4", 11, 0}, {"2024-01-04", "rows=7", 18, 1}} {
+		out, errOut, code = elt(t, dir, "run", "--job", "loads", "--partition", day.key)
+		if code != 0 {
+			t.Fatalf("partition run %s: exit %d\n%s%s", day.key, code, out, errOut)
+		}
+		wantLines(t, out, "materialized raw/orders ("+day.rows+")")
+		for q, want := range map[string]int64{
+			"SELECT count(*) FROM raw.orders":                                                    day.total,
+			"SELECT count(DISTINCT id) FROM raw.orders":                                          day.total,
+			"SELECT count(*) FROM raw.orders WHERE updated_at < TIMESTAMP '2024-01-03 00:00:00'": 7,
+			"SELECT count(*) FROM raw.orders WHERE id = 32":                                      day.boundary,
+			"SELECT count(*) FROM events.events":                                                 80,
+		} {
+			if got := queryInt(t, dir, q); got != want {
+				t.Errorf("after the run of %s: %s = %d, want %d", day.key, q, got, want)
+			}
+		}
+	}
+}
+
+// execSQL runs a statement on the example's warehouse, between elt runs.
+func execSQL(t *testing.T, dir, q string) {
+	t.Helper()
+	db, err := sql.Open("duckdb", filepath.Join(dir, "data", "jaffle.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// TestValidateRefusesPartitionedSlingFileStream: Sling ignores --range for
+// file streams, so a partitioned one is refused when the project loads,
+// with the replication file's line, not only when a window runs.
+func TestValidateRefusesPartitionedSlingFileStream(t *testing.T) {
+	dir := newProject(t, `name: p
+resources:
+  warehouse: {type: duckdb, path: data/w.duckdb}
+partitions:
+  daily: {type: daily, start: 2024-01-01}
+sling:
+  - replication: replication.yaml
+    connections: {WAREHOUSE: warehouse}
+`)
+	rep := "source: LOCAL\ntarget: WAREHOUSE\nstreams:\n  file://sources/orders.csv:\n    object: raw.orders\n    mode: incremental\n    primary_key: [id]\n    update_key: updated_at\n    meta:\n      elt: {partitions: daily}\n"
+	if err := os.WriteFile(filepath.Join(dir, "replication.yaml"), []byte(rep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := elt(t, dir, "validate")
+	want := filepath.Join(dir, "replication.yaml") + ":4: stream file://sources/orders.csv cannot load the time windows of partitions daily: Sling ignores --range for file streams"
+	if code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("validate: exit %d, want 2 and %q\n%s%s", code, want, out, errOut)
 	}
 }

@@ -187,6 +187,9 @@ func Load(ctx context.Context, cfg Config, projectDir string, resources map[stri
 	if err := applySettings(specs, &cfg); err != nil {
 		return nil, nil, err
 	}
+	if err := checkPartitionedFiles(rep, specs); err != nil {
+		return nil, nil, err
+	}
 	r := &Runner{cfg: cfg, path: path, exe: cfg.executable(projectDir), streams: translator.Streams(specs, cfg.Replication)}
 	fam := engine.Family{
 		Name:   family,

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 )
 
@@ -78,6 +79,11 @@ func TestLoadErrors(t *testing.T) {
 	}
 	write("bad.yaml", "source: a\ntarget: b\nstreams:\n  s.t:\n    mode: incremental\n")
 	write("ok.yaml", "source: a\ntarget: b\nstreams:\n  s.t:\n")
+	// A file stream cannot load a time window (Sling ignores --range for
+	// it), whichever way it got partitions; a DuckDB sql: stream can.
+	write("file_meta.yaml", "source: LOCAL\ntarget: WH\nstreams:\n  file://sources/customers.csv:\n    object: raw.customers\n  file://sources/orders.csv:\n    object: raw.orders\n    mode: incremental\n    primary_key: [id]\n    update_key: updated_at\n    meta:\n      elt: {partitions: daily}\n")
+	write("file_plain.yaml", "source: LOCAL\ntarget: WH\nstreams:\n  file://sources/orders.csv:\n    object: raw.orders\n")
+	write("sql.yaml", "source: FILES\ntarget: WH\nstreams:\n  orders:\n    sql: select * from read_csv('sources/orders.csv') where {incremental_where_cond}\n    object: raw.orders\n    mode: incremental\n    primary_key: [id]\n    update_key: updated_at\n    meta:\n      elt: {partitions: daily}\n")
 	tests := []struct {
 		cfg  Config
 		want string
@@ -85,11 +91,27 @@ func TestLoadErrors(t *testing.T) {
 		{Config{Replication: "missing.yaml"}, "missing.yaml"},
 		{Config{Replication: "bad.yaml"}, "bad.yaml:5: stream s.t: mode incremental needs update_key and/or primary_key"},
 		{Config{Replication: "ok.yaml", Connections: map[string]string{"a": "nope"}}, `connection a maps to resource "nope", which elt.yaml does not define`},
+		{Config{Replication: "file_meta.yaml"}, "file_meta.yaml:6: stream file://sources/orders.csv cannot load the time windows of partitions daily: Sling ignores --range for file streams"},
+		{Config{Replication: "file_plain.yaml", Partitions: "daily"}, "file_plain.yaml:4: stream file://sources/orders.csv cannot load the time windows of partitions daily"},
+		{Config{Replication: "file_plain.yaml", Streams: map[string]StreamSettings{"file://sources/orders.csv": {Partitions: "monthly"}}}, "file_plain.yaml:4: stream file://sources/orders.csv cannot load the time windows of partitions monthly"},
 	}
 	for _, tt := range tests {
 		_, _, err := Load(context.Background(), tt.cfg, dir, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Load(%s) error = %v, want %q", tt.cfg.Replication, err, tt.want)
+		}
+	}
+	// The unpartitioned file stream of file_meta.yaml is not named.
+	if _, _, err := Load(context.Background(), Config{Replication: "file_meta.yaml"}, dir, nil); err == nil || strings.Contains(err.Error(), "customers") {
+		t.Errorf("file_meta.yaml error = %v; want only the partitioned stream", err)
+	}
+	for _, ok := range []Config{{Replication: "file_plain.yaml"}, {Replication: "sql.yaml"}} {
+		specs, _, err := Load(context.Background(), ok, dir, nil)
+		if err != nil {
+			t.Errorf("Load(%s) = %v, want no error", ok.Replication, err)
+		}
+		if ok.Replication == "sql.yaml" && !slices.ContainsFunc(specs, func(s asset.Spec) bool { return !s.External && s.Partitions == "daily" }) {
+			t.Errorf("sql.yaml specs = %+v; want the partitioned orders asset", specs)
 		}
 	}
 }

@@ -1,10 +1,12 @@
 package sling
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"time"
 
+	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	manifest "github.com/eltproject/elt/manifest/sling"
 )
@@ -27,6 +29,31 @@ func Range(start, end time.Time) string {
 	return start.Format(layout) + "," + last.Format(layout+".000000")
 }
 
+// fileWindowError explains why a file stream cannot load a time window.
+func fileWindowError(rep *manifest.Replication, s *manifest.Stream, what string) error {
+	return fmt.Errorf("%s:%d: stream %s cannot load %s: Sling ignores --range for file streams and would load the whole file; read the file through a DuckDB source instead (a stream with sql: \"select * from read_csv('FILE') where {incremental_where_cond}\" and update_key), or drop partitions", rep.File, s.Line, s.Name, what)
+}
+
+// checkPartitionedFiles refuses, when the file is loaded, a partitioned
+// asset of a file stream: every run of one of its windows would fail (see
+// partitionArgs), so `elt validate` says so with the stream's line.
+func checkPartitionedFiles(rep *manifest.Replication, specs []asset.Spec) error {
+	var errs []error
+	for i := range specs {
+		sp := &specs[i]
+		if sp.External || sp.Partitions == "" {
+			continue
+		}
+		name, _ := sp.Metadata["stream"].(string)
+		s := findStream(rep, name)
+		if s == nil || !s.Ref.File {
+			continue
+		}
+		errs = append(errs, fileWindowError(rep, s, "the time windows of partitions "+sp.Partitions))
+	}
+	return errors.Join(errs...)
+}
+
 // partitionArgs turns a time window into Sling flags: --mode backfill
 // --range when every planned stream has primary_key and update_key, or
 // just --range when every planned stream is incremental with an
@@ -46,7 +73,7 @@ func partitionArgs(rep *manifest.Replication, plan []planned, p *engine.Partitio
 			// Sling applies --range (and where) only to database
 			// sources: a file stream would load the whole file into
 			// every window.
-			return nil, fmt.Errorf("%s:%d: stream %s cannot load the time window %s: Sling ignores --range for file streams and would load the whole file; read the file through a DuckDB source instead (a stream with sql: \"select * from read_csv('FILE') where {incremental_where_cond}\" and update_key), or drop partitions", rep.File, s.Line, s.Name, p.Key)
+			return nil, fileWindowError(rep, s, "the time window "+p.Key)
 		}
 		if c.UpdateKey == "" {
 			return nil, fmt.Errorf("%s:%d: stream %s cannot load the time window %s: add update_key (the column the window filters on)", rep.File, s.Line, s.Name, p.Key)
