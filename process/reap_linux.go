@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -31,14 +32,29 @@ func EndRun(groups []int, parent int, marker string, grace time.Duration) []int 
 		}
 		return out
 	}
+	// A process that was signalled is waited for until it is really gone:
+	// while it exits, its environment may already read empty (so targets
+	// no longer names it) although it is not a zombie yet.
+	signalled := map[int]bool{}
+	pending := func() []int {
+		out := targets()
+		for pid := range signalled {
+			if alive(pid) && !slices.Contains(out, pid) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
 	for _, pid := range targets() {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
+		signalled[pid] = true
 	}
-	left := waitGone(targets, grace)
+	left := waitGone(pending, grace)
 	for _, pid := range left {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+		signalled[pid] = true
 	}
-	return waitGone(targets, time.Second)
+	return waitGone(pending, time.Second)
 }
 
 // waitGone polls targets until it is empty or wait has passed, and
