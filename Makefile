@@ -66,7 +66,7 @@ $(VENV)/.tools-installed: tools/requirements.txt
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r tools/requirements.txt
 	ln -sf "$$($(VENV)/bin/python -c 'import sling_linux_amd64, os; print(os.path.join(os.path.dirname(sling_linux_amd64.__file__), "bin", "sling-linux-amd64"))')" $(VENV)/bin/sling
 	$(VENV)/bin/sling --version
-	$(VENV)/bin/dbt --version | head -n 6
+	$(VENV)/bin/python -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("dbt-core", "dbt-duckdb")))'
 	$(VENV)/bin/duckdb --version
 	$(VENV)/bin/python -c 'import dlt, duckdb; print("dlt", dlt.__version__, "duckdb", duckdb.__version__)'
 	touch $@
