@@ -121,3 +121,20 @@ func (p *Project) SelectDBTSelector(name string, exclude []string) (asset.Set, e
 	}
 	return fail(errors.Join(errs...))
 }
+
+// StaleDBTManifests names, per dbt project, a source file edited after its
+// manifest was written: a hint for `elt sync`, which reads the manifest as
+// it is (`elt sync --prepare` re-parses first).
+func (p *Project) StaleDBTManifests() []string {
+	var out []string
+	for i := range p.Config.DBT {
+		var cfg dbtint.Config
+		if err := p.Config.DBT[i].Decode(&cfg); err != nil {
+			continue
+		}
+		if f := dbtint.StaleManifest(cfg, p.Dir); f != "" {
+			out = append(out, fmt.Sprintf("dbt project %s: %s changed after its manifest was written; run `elt sync --prepare` to re-parse it", cfg.ProjectDir, f))
+		}
+	}
+	return out
+}

@@ -21,8 +21,8 @@ import (
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
 	"github.com/eltproject/elt/integrations/duckdb"
-	"github.com/eltproject/elt/redact"
 	"github.com/eltproject/elt/internal/toolpath"
+	"github.com/eltproject/elt/redact"
 )
 
 // Project is a loaded elt.yaml.

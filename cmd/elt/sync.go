@@ -52,6 +52,11 @@ and 'dbt parse' so a stale manifest is refreshed.`,
 			if err != nil {
 				return err
 			}
+			if !prepare {
+				for _, note := range p.StaleDBTManifests() {
+					fmt.Fprintln(e.stderr, "note: "+note)
+				}
+			}
 			if output == "json" {
 				return e.printJSON(res)
 			}
