@@ -35,7 +35,11 @@ type attemptOutcome struct {
 	materialized map[asset.Key]bool
 	failed       map[asset.Key]string // asset → message
 	skipped      map[asset.Key]string
-	checks       map[asset.Key]map[string]bool // checks the runner reported
+	// toolSkipped are failed assets that the tool itself skipped because
+	// another of the step's assets failed (dbt's skipped nodes): retried
+	// with the failed ones, shown as upstream_failed.
+	toolSkipped map[asset.Key]bool
+	checks      map[asset.Key]map[string]bool // checks the runner reported
 	// pending are the engine's own events about the attempt's assets
 	// (implicit materializations and failures), emitted by the caller.
 	pending []Event
@@ -167,6 +171,10 @@ func (x *execution) runStep(ctx context.Context, st *Step, ticket *waiter) (stat
 			status = StatusCanceled
 		}
 		for _, k := range failedKeys {
+			if status == StatusFailed && out.toolSkipped[k] {
+				x.setAsset(k, StatusUpstreamFailed)
+				continue
+			}
 			x.setAsset(k, status)
 		}
 		for k := range out.skipped {
@@ -221,7 +229,7 @@ func (x *execution) markAll(ctx context.Context, st *Step, keys []asset.Key, sta
 
 // attempt makes one runner call and collects what it reported.
 func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []asset.Key, attempt int) attemptOutcome {
-	out := attemptOutcome{materialized: map[asset.Key]bool{}, failed: map[asset.Key]string{}, skipped: map[asset.Key]string{}, checks: map[asset.Key]map[string]bool{}}
+	out := attemptOutcome{materialized: map[asset.Key]bool{}, failed: map[asset.Key]string{}, skipped: map[asset.Key]string{}, toolSkipped: map[asset.Key]bool{}, checks: map[asset.Key]map[string]bool{}}
 	stepDir := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d", st.ID, attempt))
 	logPath := filepath.Join(x.e.runDir(x.opts.RunID), fmt.Sprintf("%s.%d.log", st.ID, attempt))
 	// The log file is created on the first byte of output: a silent step
@@ -368,6 +376,7 @@ func (x *execution) attempt(ctx context.Context, st *Step, fam *Family, todo []a
 				// A node the tool skipped because of a failure is retried
 				// with the failed ones.
 				out.failed[k] = out.skipped[k]
+				out.toolSkipped[k] = true
 				delete(out.skipped, k)
 			}
 			continue

@@ -651,3 +651,46 @@ func TestTicketCanceled(t *testing.T) {
 		t.Fatalf("free = %d after a granted claim was dropped", s.free)
 	}
 }
+
+// A model the tool skipped because another model of the step failed (dbt's
+// skipped nodes) is retried with the failed one, and when the step still
+// fails it is shown upstream_failed, not failed.
+func TestToolSkippedAssetIsUpstreamFailed(t *testing.T) {
+	var f fixture
+	var attempts [][]asset.Key
+	var mu sync.Mutex
+	multi := RunnerFunc(func(ctx context.Context, req *Request, emit Emitter) error {
+		mu.Lock()
+		attempts = append(attempts, slices.Clone(req.Assets))
+		mu.Unlock()
+		for _, a := range req.Assets {
+			switch a {
+			case k("bad"):
+				emit(Event{Type: AssetFailed, Asset: a, Message: "bad broke"})
+			case k("after_bad"):
+				emit(Event{Type: AssetSkipped, Asset: a, Message: "dbt skipped after_bad"})
+			default:
+				emit(Materialized(a, nil))
+			}
+		}
+		return errors.New("one model failed")
+	})
+	f.families = map[string]*Family{"dbt:p": {Name: "dbt:p", Runner: multi, Multi: true, Subset: true, Kind: "dbt", Retry: RetryPolicy{MaxRetries: 1, Delay: time.Millisecond}}}
+	f.specs = []asset.Spec{
+		{Key: k("ok"), Step: "dbt:p"}, {Key: k("bad"), Step: "dbt:p"}, {Key: k("after_bad"), Step: "dbt:p", Deps: []asset.Key{k("bad")}},
+	}
+	e, _ := f.engine(t)
+	res := f.run(t, e, ExecOptions{})
+	if res.Status != StatusFailed {
+		t.Fatalf("status %s", res.Status)
+	}
+	if len(attempts) != 2 || !slices.Equal(attempts[1], []asset.Key{k("bad"), k("after_bad")}) {
+		t.Fatalf("attempts %v; the retry must run the failed model and the one dbt skipped", attempts)
+	}
+	want := map[asset.Key]string{k("ok"): StatusSucceeded, k("bad"): StatusFailed, k("after_bad"): StatusUpstreamFailed}
+	for key, st := range want {
+		if res.Assets[key] != st {
+			t.Errorf("%s: %s, want %s (all: %v)", key, res.Assets[key], st, res.Assets)
+		}
+	}
+}
