@@ -87,7 +87,7 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 			return p.lineageCatalog(ctx, pools[stepID], keys)
 		},
 		Namespace: cfg.Namespace, Job: job, RunID: runID, Trigger: opts.Trigger, Partition: part,
-		Steps: steps, Emitter: em, Parser: &lineage.Parser{}, CacheFile: filepath.Join(p.StateDir(), "lineage-cache.json"), Assets: p.LineageAssets(latest),
+		Steps: steps, Emitter: em, Parser: lineage.SharedParser(), CacheFile: filepath.Join(p.StateDir(), "lineage-cache.json"), Assets: p.LineageAssets(latest),
 		Deps: func(k asset.Key) []asset.Key {
 			if s, ok := p.Graph.Spec(k); ok {
 				return s.Deps
@@ -109,7 +109,6 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 	}
 	return observe, func() {
 		ob.Close(lineage.DefaultFlush)
-		_ = o.Parser.Close()
 	}
 }
 
