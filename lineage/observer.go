@@ -99,8 +99,10 @@ func RunUUID(eltRunID, step string) string {
 // queues; a goroutine builds and emits the events, so a run never waits
 // for lineage.
 type Observer struct {
-	o       Options
-	in      chan queued
+	o Options
+	// in holds pointers: a queue of DefaultQueue events by value would
+	// allocate about a megabyte per run.
+	in      chan *queued
 	done    chan struct{}
 	dropped atomic.Int64
 	mu      sync.Mutex
@@ -143,7 +145,7 @@ func NewObserver(o Options) *Observer {
 	if o.Log == nil {
 		o.Log = func(string, string) {}
 	}
-	ob := &Observer{o: o, in: make(chan queued, DefaultQueue), done: make(chan struct{}), steps: map[string]*stepState{},
+	ob := &Observer{o: o, in: make(chan *queued, DefaultQueue), done: make(chan struct{}), steps: map[string]*stepState{},
 		cache: openCache(o.CacheFile), bare: map[string][]asset.Key{}}
 	go ob.loop()
 	return ob
@@ -158,7 +160,7 @@ func (ob *Observer) Observe(ev engine.Event) {
 	if ob.closed {
 		return
 	}
-	q := queued{ev: ev}
+	q := &queued{ev: ev}
 	switch ev.Type {
 	case engine.AssetMaterialized:
 		if ob.o.Catalog != nil && columnsOf(ev.Metadata) == nil {
@@ -203,7 +205,7 @@ func (ob *Observer) loop() {
 	defer close(ob.done)
 	for q := range ob.in {
 		if q.catalog != nil || q.catErr != nil {
-			ob.setCatalog(q)
+			ob.setCatalog(*q)
 		}
 		ob.safeHandle(q.ev)
 	}
