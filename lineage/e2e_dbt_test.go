@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/internal/testenv"
+	"github.com/eltproject/elt/lineage/lineagetest"
 	"github.com/eltproject/elt/project"
 )
 
@@ -22,7 +23,7 @@ func TestRealDBTLineage(t *testing.T) {
 		t.Skip("runs the real dbt")
 	}
 	dbt := testenv.Tool(t, "dbt")
-	v := loadValidator(t)
+	v := lineagetest.Load(t)
 	r := newReceiver(t)
 	dir := t.TempDir()
 	shop := filepath.Join(dir, "shop")

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/eltproject/elt/internal/testenv"
+	"github.com/eltproject/elt/lineage/lineagetest"
 	"github.com/eltproject/elt/project"
 )
 
@@ -155,11 +156,11 @@ func runQuickstart(t *testing.T, p *project.Project) string {
 	return res.Status
 }
 
-func decodeAll(t *testing.T, v interface{ validate(testing.TB, []byte) }, raw [][]byte) []olEvent {
+func decodeAll(t *testing.T, v *lineagetest.Validator, raw [][]byte) []olEvent {
 	t.Helper()
 	var out []olEvent
 	for _, b := range raw {
-		v.validate(t, b)
+		v.Validate(t, b)
 		var e olEvent
 		if err := json.Unmarshal(b, &e); err != nil {
 			t.Fatal(err)
@@ -170,7 +171,7 @@ func decodeAll(t *testing.T, v interface{ validate(testing.TB, []byte) }, raw []
 }
 
 func TestQuickstartEmitsLineage(t *testing.T) {
-	v := loadValidator(t)
+	v := lineagetest.Load(t)
 	r := newReceiver(t)
 	p := quickstart(t, r.srv.URL, map[string]string{"OL_API_KEY": "s3cret-key"})
 	if status := runQuickstart(t, p); status != "succeeded" {
@@ -301,7 +302,7 @@ func TestQuickstartEmitsLineage(t *testing.T) {
 // valid OpenLineage with one DatasetEvent per asset and one JobEvent per
 // step, and has column lineage once columns are known.
 func TestExportValidates(t *testing.T) {
-	v := loadValidator(t)
+	v := lineagetest.Load(t)
 	p := quickstart(t, "", nil)
 	export := func() (datasets, jobs int, joinLineage bool) {
 		set, err := p.Select("", nil, nil)
@@ -313,7 +314,7 @@ func TestExportValidates(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-			v.validate(t, line)
+			v.Validate(t, line)
 			var e struct {
 				Dataset *olDataset
 				Job     *struct{ Name string }
@@ -365,7 +366,7 @@ func hasDatasetDep(facet map[string]any, field, sub string) bool {
 }
 
 func TestQuickstartFailingCheck(t *testing.T) {
-	v := loadValidator(t)
+	v := lineagetest.Load(t)
 	r := newReceiver(t)
 	p := quickstart(t, r.srv.URL, map[string]string{"OL_API_KEY": "k", "SHARES_CSV": "data/shares_bad.csv"})
 	if status := runQuickstart(t, p); status == "succeeded" {

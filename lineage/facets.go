@@ -66,6 +66,9 @@ func (ob *Observer) dataset(k asset.Key, cols []Column) Dataset {
 func (ob *Observer) output(st *stepState, k asset.Key, done bool) Dataset {
 	md := st.mats[k]
 	cols := columnsOf(md)
+	if cols == nil {
+		cols = st.catalog[k]
+	}
 	ds := ob.dataset(k, cols)
 	if !done {
 		return ds
@@ -99,6 +102,22 @@ func (ob *Observer) output(st *stepState, k asset.Key, done bool) Dataset {
 		ds.Facets = nil
 	}
 	return ds
+}
+
+// setCatalog keeps the columns read from the catalog at a step's end:
+// they name the schema facet of the step's outputs and, for later steps,
+// the asset's columns.
+func (ob *Observer) setCatalog(q queued) {
+	st := ob.step(q.ev.StepID)
+	if q.catErr != nil {
+		ob.log(st, fmt.Sprintf("openlineage: no schema from the catalog for step %s: %v", st.id, q.catErr))
+	}
+	st.catalog = q.catalog
+	for k, c := range q.catalog {
+		if a := ob.o.Assets[k]; a != nil && len(c) > 0 {
+			a.Columns, a.Declared = c, false
+		}
+	}
 }
 
 // columnLineage derives the columnLineage facet of a SQL asset, or logs

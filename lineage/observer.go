@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -75,6 +76,12 @@ type Options struct {
 	CacheFile string
 	// Warn hears about events that could not be built.
 	Warn func(string)
+	// Catalog reads the columns of a finished step's assets from their
+	// database's catalog (DuckDB's duckdb_columns()). It is called from
+	// Observe on step_succeeded, while the step still holds its pools (so
+	// no other writer has the file), once per step, for the assets whose
+	// materialization reported no columns; it returns what it could read.
+	Catalog func(ctx context.Context, stepID string, keys []asset.Key) (map[asset.Key][]Column, error)
 }
 
 // RunUUID derives the OpenLineage run id of an elt run (step "") or of
@@ -92,8 +99,10 @@ func RunUUID(eltRunID, step string) string {
 // queues; a goroutine builds and emits the events, so a run never waits
 // for lineage.
 type Observer struct {
-	o       Options
-	in      chan engine.Event
+	o Options
+	// in holds pointers: a queue of DefaultQueue events by value would
+	// allocate about a megabyte per run.
+	in      chan *queued
 	done    chan struct{}
 	dropped atomic.Int64
 	mu      sync.Mutex
@@ -103,6 +112,17 @@ type Observer struct {
 	// problems explain a failed elt run when its event has no message.
 	problems []string
 	cache    *lineageCache
+	// bare lists, per step, the assets materialized without columns (kept
+	// by Observe, under mu, for Options.Catalog).
+	bare map[string][]asset.Key
+}
+
+// queued is an engine event with the columns read from the catalog when
+// its step ended.
+type queued struct {
+	ev      engine.Event
+	catalog map[asset.Key][]Column
+	catErr  error
 }
 
 type stepState struct {
@@ -113,6 +133,8 @@ type stepState struct {
 	ended   bool
 	mats    map[asset.Key]map[string]any
 	checks  map[asset.Key][]map[string]any
+	// catalog holds the columns read from the database after the step.
+	catalog map[asset.Key][]Column
 }
 
 // NewObserver starts an observer.
@@ -123,21 +145,39 @@ func NewObserver(o Options) *Observer {
 	if o.Log == nil {
 		o.Log = func(string, string) {}
 	}
-	ob := &Observer{o: o, in: make(chan engine.Event, DefaultQueue), done: make(chan struct{}), steps: map[string]*stepState{},
-		cache: openCache(o.CacheFile)}
+	ob := &Observer{o: o, in: make(chan *queued, DefaultQueue), done: make(chan struct{}), steps: map[string]*stepState{},
+		cache: openCache(o.CacheFile), bare: map[string][]asset.Key{}}
 	go ob.loop()
 	return ob
 }
 
-// Observe is the engine's Observe hook: it never blocks.
+// Observe is the engine's Observe hook: it never waits for the receiver.
+// The one synchronous piece is Options.Catalog at a step's end (one
+// read-only query per step whose assets reported no columns).
 func (ob *Observer) Observe(ev engine.Event) {
 	ob.mu.Lock()
 	defer ob.mu.Unlock()
 	if ob.closed {
 		return
 	}
+	q := &queued{ev: ev}
+	switch ev.Type {
+	case engine.AssetMaterialized:
+		if ob.o.Catalog != nil && columnsOf(ev.Metadata) == nil {
+			ob.bare[ev.StepID] = append(ob.bare[ev.StepID], ev.Asset)
+		}
+	case engine.StepSucceeded:
+		if keys := ob.bare[ev.StepID]; len(keys) > 0 {
+			delete(ob.bare, ev.StepID)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			q.catalog, q.catErr = ob.o.Catalog(ctx, ev.StepID, keys)
+			cancel()
+		}
+	case engine.StepFailed, engine.StepStarted:
+		delete(ob.bare, ev.StepID)
+	}
 	select {
-	case ob.in <- ev:
+	case ob.in <- q:
 	default:
 		ob.dropped.Add(1)
 	}
@@ -163,8 +203,11 @@ func (ob *Observer) Close(timeout time.Duration) (sent, lost int64) {
 
 func (ob *Observer) loop() {
 	defer close(ob.done)
-	for ev := range ob.in {
-		ob.safeHandle(ev)
+	for q := range ob.in {
+		if q.catalog != nil || q.catErr != nil {
+			ob.setCatalog(*q)
+		}
+		ob.safeHandle(q.ev)
 	}
 }
 

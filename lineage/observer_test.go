@@ -3,6 +3,7 @@ package lineage_test
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/eltproject/elt/lineage/lineagetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // console transport and returns the validated events.
 func observe(t *testing.T, o lineage.Options, evs []engine.Event) []map[string]any {
 	t.Helper()
-	v := loadValidator(t)
+	v := lineagetest.Load(t)
 	var buf bytes.Buffer
 	tr, _ := lineage.NewTransport(lineage.TransportConfig{Type: "console"}, "", &buf)
 	o.Emitter = lineage.NewEmitter(tr, lineage.EmitterOptions{})
@@ -29,7 +30,7 @@ func observe(t *testing.T, o lineage.Options, evs []engine.Event) []map[string]a
 	ob.Close(5 * time.Second)
 	var out []map[string]any
 	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		v.validate(t, line)
+		v.Validate(t, line)
 		var m map[string]any
 		_ = json.Unmarshal(line, &m)
 		out = append(out, m)

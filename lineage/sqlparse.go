@@ -23,6 +23,15 @@ type Parser struct {
 	aggs map[string]bool
 }
 
+// shared is the process's parser (see SharedParser).
+var shared Parser
+
+// SharedParser returns the parser every run of this process shares: its
+// in-memory DuckDB is opened once, on the first statement to parse, and
+// stays open for the process's later runs (a scheduler, a backfill).
+// Never Close it.
+func SharedParser() *Parser { return &shared }
+
 // Close closes the in-memory database.
 func (p *Parser) Close() error {
 	if p.db != nil {

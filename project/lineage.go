@@ -3,15 +3,18 @@ package project
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/integrations/duckdb"
 	"github.com/eltproject/elt/lineage"
 	"github.com/eltproject/elt/store"
 )
@@ -74,12 +77,17 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 		job = "elt"
 	}
 	steps := map[string][]asset.Key{}
+	pools := map[string][]string{}
 	for _, s := range plan.Steps {
 		steps[s.ID] = s.Assets
+		pools[s.ID] = s.Pools
 	}
 	o := lineage.Options{
+		Catalog: func(ctx context.Context, stepID string, keys []asset.Key) (map[asset.Key][]lineage.Column, error) {
+			return p.lineageCatalog(ctx, pools[stepID], keys)
+		},
 		Namespace: cfg.Namespace, Job: job, RunID: runID, Trigger: opts.Trigger, Partition: part,
-		Steps: steps, Emitter: em, Parser: &lineage.Parser{}, CacheFile: filepath.Join(p.StateDir(), "lineage-cache.json"), Assets: p.LineageAssets(latest),
+		Steps: steps, Emitter: em, Parser: lineage.SharedParser(), CacheFile: filepath.Join(p.StateDir(), "lineage-cache.json"), Assets: p.LineageAssets(latest),
 		Deps: func(k asset.Key) []asset.Key {
 			if s, ok := p.Graph.Spec(k); ok {
 				return s.Deps
@@ -101,7 +109,6 @@ func (p *Project) lineageHook(st store.Store, opts RunOptions, runID string, pla
 	}
 	return observe, func() {
 		ob.Close(lineage.DefaultFlush)
-		_ = o.Parser.Close()
 	}
 }
 
@@ -155,6 +162,83 @@ func (p *Project) LineageAssets(latest map[asset.Key]store.Materialization) map[
 		out[s.Key] = a
 	}
 	return out
+}
+
+// lineageCatalog reads the columns of keys from the catalogs of their
+// DuckDB files, one read-only query per file. It is called as the step
+// ends, while the step still holds its pools: only files whose pool the
+// step holds are read, so no other step of this process writes them
+// meanwhile (a step outside the pool, such as a dbt project without
+// DuckDB checks, keeps the columns dbt declared).
+func (p *Project) lineageCatalog(ctx context.Context, held []string, keys []asset.Key) (map[asset.Key][]lineage.Column, error) {
+	type target struct {
+		key   asset.Key
+		table duckdb.TableRef
+	}
+	byRes := map[string][]target{}
+	rcs := map[string]duckdb.ResourceConfig{}
+	for _, k := range keys {
+		s, ok := p.Graph.Spec(k)
+		if !ok {
+			continue
+		}
+		rel, _ := s.Metadata["relation"].(string)
+		if rel == "" {
+			continue
+		}
+		parts := lineage.SplitRelation(rel)
+		res, _ := s.Metadata["duckdb_resource"].(string)
+		name := p.duckdbResourceName(res, parts)
+		if name == "" {
+			continue
+		}
+		_, rc, err := duckdb.PickResource(name, p.Resources)
+		if err != nil || !slices.Contains(held, duckdb.PoolName(rc.AbsPath(p.Dir))) {
+			continue
+		}
+		schema := "main"
+		if len(parts) >= 2 {
+			schema = parts[len(parts)-2]
+		}
+		rcs[name] = rc
+		byRes[name] = append(byRes[name], target{k, duckdb.TableRef{Schema: schema, Name: parts[len(parts)-1]}})
+	}
+	out := map[asset.Key][]lineage.Column{}
+	var errs []error
+	for name, ts := range byRes {
+		tables := make([]duckdb.TableRef, len(ts))
+		for i, t := range ts {
+			tables[i] = t.table
+		}
+		cols, err := rcs[name].TableColumns(ctx, p.Dir, tables)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, t := range ts {
+			for _, c := range cols[t.table] {
+				out[t.key] = append(out[t.key], lineage.Column{Name: c.Name, Type: c.Type})
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// duckdbResourceName is the duckdb resource holding a relation: the one
+// named, else the one whose file name matches the relation's catalog.
+func (p *Project) duckdbResourceName(res string, parts []string) string {
+	if r, ok := p.Resources[res]; ok && r.Type == "duckdb" {
+		return res
+	}
+	if len(parts) == 3 {
+		for name, r := range p.Resources {
+			path := r.Config["path"]
+			if r.Type == "duckdb" && strings.EqualFold(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), parts[0]) {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // lineageColumns reads columns from materialization metadata ({name,

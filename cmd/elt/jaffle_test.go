@@ -12,6 +12,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // reads the example's warehouse
 
 	"github.com/eltproject/elt/internal/testenv"
+	"github.com/eltproject/elt/lineage/lineagetest"
 )
 
 // copyJaffle copies examples/jaffle into a temp folder, without what a run
@@ -95,11 +96,14 @@ func TestJaffleExample(t *testing.T) {
 	wantLines(t, out, filepath.Join(testenv.VenvBin(), "dbt")+" (PATH)", filepath.Join(testenv.VenvBin(), "sling")+" (PATH)",
 		filepath.Join(testenv.VenvBin(), "python")+" (PATH)")
 
-	// The whole project.
+	// The whole project, sending OpenLineage events to a local receiver.
+	ol := lineagetest.NewReceiver(t)
+	t.Setenv("OPENLINEAGE_URL", ol.URL)
 	out, errOut, code = elt(t, dir, "run")
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
 	}
+	checkJaffleLineage(t, dir, ol.Take())
 	wantLines(t, out,
 		"materialized raw/customers (rows=20)", "materialized raw/orders (rows=32)", "materialized raw/payments (rows=39)",
 		"materialized events/events (rows=80)",
@@ -143,6 +147,8 @@ func TestJaffleExample(t *testing.T) {
 	}
 	wantLines(t, out, "check marts/fct_orders:assert_orders_paid FAILED (blocking)",
 		"blocked_by_check exports/orders", "blocked_by_check marts/order_performance")
+	checkJaffleFailedLineage(t, ol.Take())
+	t.Setenv("OPENLINEAGE_URL", "")
 	if _, err := os.Stat(export); !os.IsNotExist(err) {
 		t.Errorf("the export ran although the blocking test failed (%v)", err)
 	}

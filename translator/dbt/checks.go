@@ -43,6 +43,9 @@ func (t *translator) attachChecks(specs []asset.Spec, index map[string]int, node
 			severity = strings.ToLower(sev)
 		}
 		md := map[string]any{MetaUniqueID: id}
+		if n.ColumnName != "" {
+			md["column"] = n.ColumnName // the tested column (OpenLineage's assertions name it)
+		}
 		spec.Checks = append(spec.Checks, asset.CheckSpec{
 			Name:        name,
 			Blocking:    severity == "error",
