@@ -59,6 +59,10 @@ func (e *Error) Error() string {
 type problems struct {
 	file string
 	list []Problem
+	// deferUnset turns an unset variable into an empty value recorded in
+	// deferred instead of a problem (Options.DeferUnset).
+	deferUnset bool
+	deferred   []Problem
 }
 
 func (p *problems) add(line int, format string, args ...any) {
@@ -92,6 +96,16 @@ func interpolate(n *yaml.Node, getenv func(string) (string, bool), p *problems) 
 	}
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 		v, err := expand(n.Value, getenv)
+		var unset *unsetVarError
+		if err != nil && p.deferUnset && errors.As(err, &unset) {
+			p.deferred = append(p.deferred, Problem{File: p.file, Line: n.Line, Msg: err.Error()})
+			v, err = expand(n.Value, func(name string) (string, bool) {
+				if v, ok := getenv(name); ok {
+					return v, true
+				}
+				return "", true
+			})
+		}
 		if err != nil {
 			p.add(n.Line, "%v", err)
 		} else {
@@ -138,8 +152,15 @@ func expand(s string, getenv func(string) (string, bool)) (string, error) {
 		case ok:
 			return "", nil // set but empty
 		}
-		return "", fmt.Errorf("environment variable %s is not set; export it or write ${%s:-default}", name, name)
+		return "", &unsetVarError{name: name}
 	})
+}
+
+// unsetVarError is a ${VAR} without a default whose variable is unset.
+type unsetVarError struct{ name string }
+
+func (e *unsetVarError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set; export it or write ${%s:-default}", e.name, e.name)
 }
 
 func validEnvName(s string) bool {

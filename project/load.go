@@ -44,7 +44,11 @@ type Project struct {
 	// it drives, dlt's python), in elt.yaml's order, as `elt validate` shows them.
 	Tools []toolpath.Tool
 	// Warn hears about selection expressions that match nothing.
-	Warn       func(msg string)
+	Warn func(msg string)
+	// Unresolved lists the ${VAR}s left empty because their variable is
+	// unset, when loaded with Options.DeferUnset; such a project is for
+	// reading definitions and the store, never for running steps.
+	Unresolved []Problem
 	redactor   *redact.Redactor
 	getenv     func(string) (string, bool)
 	sqlConfigs map[asset.Key]duckdb.AssetConfig
@@ -58,6 +62,11 @@ type Options struct {
 	Getenv func(string) (string, bool)
 	// StateDir holds a previous dbt manifest for state:modified selection.
 	StateDir string
+	// DeferUnset makes an unset ${VAR} without a default an empty value,
+	// listed in Project.Unresolved, instead of a problem: read-only
+	// commands (runs list, assets status, …) work without a secret that
+	// only steps need. Commands that run steps or validate load strictly.
+	DeferUnset bool
 }
 
 // Find returns the path of the nearest elt.yaml at or above dir.
@@ -126,7 +135,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	}
 	p := &Project{Dir: filepath.Dir(abs), File: abs, getenv: getenv, Families: map[string]*engine.Family{}, pools: engine.NewPoolSet(),
 		CheckRunners: map[string]engine.CheckRunner{}, Resources: map[string]engine.Resource{}, Methods: map[string]asset.MethodFunc{}}
-	probs := &problems{file: abs}
+	probs := &problems{file: abs, deferUnset: opts.DeferUnset}
 	if len(doc.Content) == 0 {
 		return nil, &Error{Problems: []Problem{{File: abs, Msg: "file is empty; it needs at least `name:` and some `assets:`"}}}
 	}
@@ -135,6 +144,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 		return nil, &Error{Problems: []Problem{{File: abs, Line: root.Line, Msg: "the top level must be a mapping (name:, assets:, …)"}}}
 	}
 	interpolate(root, getenv, probs)
+	p.Unresolved = probs.deferred
 	checkKeys(root, reflect.TypeFor[Config](), "elt.yaml", probs)
 	if !decodeNode(root, &p.Config, probs) || len(probs.list) > 0 {
 		return nil, &Error{Problems: probs.list}

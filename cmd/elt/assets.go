@@ -40,12 +40,21 @@ func (s *selectFlags) eval(p *project.Project) (asset.Set, error) {
 // load is the start of every command that shows a selection: check -o
 // (when output is not nil), load the project, evaluate the selection.
 func (s *selectFlags) load(cmd *cobra.Command, e *env, output *string) (*project.Project, asset.Set, error) {
+	return s.loadMode(cmd, e, output, false)
+}
+
+// loadReadOnly is load for commands that run no step (see env.loadReadOnly).
+func (s *selectFlags) loadReadOnly(cmd *cobra.Command, e *env, output *string) (*project.Project, asset.Set, error) {
+	return s.loadMode(cmd, e, output, true)
+}
+
+func (s *selectFlags) loadMode(cmd *cobra.Command, e *env, output *string, readOnly bool) (*project.Project, asset.Set, error) {
 	if output != nil {
 		if err := checkOutput(*output); err != nil {
 			return nil, asset.Set{}, err
 		}
 	}
-	p, err := e.load(cmd.Context())
+	p, err := e.loadProject(cmd.Context(), readOnly)
 	if err != nil {
 		return nil, asset.Set{}, err
 	}
@@ -153,7 +162,7 @@ func newAssetsListCmd(e *env) *cobra.Command {
 		Short: "List assets (selection applies)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, set, err := sel.load(cmd, e, &output)
+			p, set, err := sel.loadReadOnly(cmd, e, &output)
 			if err != nil {
 				return err
 			}

@@ -160,7 +160,7 @@ func newSchedulesCmd(e *env) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			p, err := e.load(cmd.Context())
+			p, err := e.loadReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -237,7 +237,7 @@ func newSensorsCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List sensors with their type, interval and cursor",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+		RunE: e.readOnlyStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			type row struct {
 				Name     string `json:"name"`
 				Type     string `json:"type"`
@@ -380,7 +380,7 @@ func newStatusCmd(e *env) *cobra.Command {
 		Use:   "status",
 		Short: "Is the daemon alive, what is running, which assets are locked",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+		RunE: e.readOnlyStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
 				return err
 			}

@@ -38,13 +38,23 @@ func (e *env) color() bool {
 	return !e.noColor && os.Getenv("NO_COLOR") == "" && e.isTTY() && os.Getenv("TERM") != "dumb"
 }
 
-// load finds and loads the project.
+// load finds and loads the project; an unset ${VAR} is an error.
 func (e *env) load(ctx context.Context) (*project.Project, error) {
+	return e.loadProject(ctx, false)
+}
+
+// loadReadOnly loads the project for a command that runs no step: an
+// unset ${VAR} (a secret only steps need) is left empty.
+func (e *env) loadReadOnly(ctx context.Context) (*project.Project, error) {
+	return e.loadProject(ctx, true)
+}
+
+func (e *env) loadProject(ctx context.Context, readOnly bool) (*project.Project, error) {
 	path, err := project.Resolve(e.projectFlag)
 	if err != nil {
 		return nil, err
 	}
-	p, err := project.Load(ctx, path, project.Options{StateDir: e.stateDir})
+	p, err := project.Load(ctx, path, project.Options{StateDir: e.stateDir, DeferUnset: readOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +64,11 @@ func (e *env) load(ctx context.Context) (*project.Project, error) {
 
 // loadWithStore loads the project and opens its run store.
 func (e *env) loadWithStore(ctx context.Context) (*project.Project, *store.SQLite, error) {
-	p, err := e.load(ctx)
+	return e.openStore(ctx, false)
+}
+
+func (e *env) openStore(ctx context.Context, readOnly bool) (*project.Project, *store.SQLite, error) {
+	p, err := e.loadProject(ctx, readOnly)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,7 +143,19 @@ func newVersionCmd(e *env) *cobra.Command {
 // withStore is the RunE of a command that needs the project and its run
 // store: it checks -o (when output is not nil), loads both, calls fn and
 // closes the store.
-func (e *env) withStore(output *string, fn func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error) func(*cobra.Command, []string) error {
+func (e *env) withStore(output *string, fn storeFunc) func(*cobra.Command, []string) error {
+	return e.withStoreMode(output, false, fn)
+}
+
+// readOnlyStore is withStore for commands that run no step: the project
+// loads with unset ${VAR}s left empty (see loadReadOnly).
+func (e *env) readOnlyStore(output *string, fn storeFunc) func(*cobra.Command, []string) error {
+	return e.withStoreMode(output, true, fn)
+}
+
+type storeFunc = func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error
+
+func (e *env) withStoreMode(output *string, readOnly bool, fn storeFunc) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if output != nil {
 			if err := checkOutput(*output); err != nil {
@@ -137,7 +163,7 @@ func (e *env) withStore(output *string, fn func(ctx context.Context, cmd *cobra.
 			}
 		}
 		ctx := cmd.Context()
-		p, st, err := e.loadWithStore(ctx)
+		p, st, err := e.openStore(ctx, readOnly)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func newRunsListCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List recent runs, newest first",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+		RunE: e.readOnlyStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
 				return err
 			}
@@ -93,7 +93,7 @@ func newRunsShowCmd(e *env) *cobra.Command {
 		Use:   "show RUN",
 		Short: "Show a run: steps, statuses, durations, materializations, checks",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+		RunE: e.readOnlyStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			// Like runs list: a run whose process is gone shows as failed.
 			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
 				return err
@@ -196,7 +196,7 @@ func newRunsLogsCmd(e *env) *cobra.Command {
 		Use:   "logs RUN",
 		Short: "Print the output of a run's steps (every attempt)",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+		RunE: e.readOnlyStore(nil, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			r, err := st.GetRun(ctx, args[0])
 			if err != nil {
 				return usagef("%v; list runs with 'elt runs list'", err)

@@ -38,7 +38,7 @@ latest check results, and whether it is stale: an upstream asset was
 materialized after it. With --partitions ASSET, show that asset's partitions
 as compact ranges of materialized, failed and missing keys.`,
 		Args: cobra.NoArgs,
-		RunE: e.withStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
+		RunE: e.readOnlyStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if partitionsOf != "" {
 				return printPartitionStatus(cmd, e, p, st, partitionsOf, output)
 			}
