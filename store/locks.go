@@ -233,6 +233,34 @@ func (s *SQLite) DaemonStatus(ctx context.Context) (owner string, pid int, lastB
 	return owner, pid, fromUnixNano(beat), true, nil
 }
 
+// DaemonInfo is the holder of the daemon lock, as `elt status` shows it.
+type DaemonInfo struct {
+	Owner    string
+	PID      int
+	Host     string
+	LastBeat time.Time
+	// Gone is true when the holder ran on this host and its process no
+	// longer exists: the daemon is dead whatever its last heartbeat says.
+	Gone bool
+}
+
+// Daemon reports who holds the daemon lock; ok is false when nobody does.
+// Unlike DaemonStatus it checks the recorded process, as ReapDeadRuns does
+// for runs.
+func (s *SQLite) Daemon(ctx context.Context) (d DaemonInfo, ok bool, err error) {
+	var beat int64
+	err = s.rdb.QueryRowContext(ctx, `SELECT owner, pid, host, beat_at FROM daemon WHERE id = 1`).Scan(&d.Owner, &d.PID, &d.Host, &beat)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DaemonInfo{}, false, nil
+	}
+	if err != nil {
+		return DaemonInfo{}, false, fmt.Errorf("daemon status: %w", err)
+	}
+	d.LastBeat = fromUnixNano(beat)
+	d.Gone = d.Host == s.host && d.PID > 0 && !s.alive(d.PID)
+	return d, true, nil
+}
+
 // partitionBase returns the asset key of a partition lock key
 // ("a/b/[partition p]" → "a/b").
 func partitionBase(k asset.Key) (string, bool) {

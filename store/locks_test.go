@@ -269,3 +269,28 @@ func TestDaemonLock(t *testing.T) {
 		t.Error("lock still held after release")
 	}
 }
+
+func TestDaemonGoneWhenItsProcessIs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "elt.db")
+	alive := true
+	st, err := Open(ctx, path, WithPID(4242), WithProcessCheck(func(pid int) bool { return pid != 4242 || alive }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, ok, err := st.Daemon(ctx); ok || err != nil {
+		t.Fatalf("Daemon before any lock: ok=%v err=%v", ok, err)
+	}
+	if got, err := st.AcquireDaemonLock(ctx, "d1", time.Minute); !got || err != nil {
+		t.Fatalf("acquire: %v %v", got, err)
+	}
+	d, ok, err := st.Daemon(ctx)
+	if err != nil || !ok || d.Owner != "d1" || d.PID != 4242 || d.Host == "" || d.Gone {
+		t.Fatalf("Daemon = %+v %v %v, want d1 pid 4242 on this host, not gone", d, ok, err)
+	}
+	alive = false
+	if d, _, _ := st.Daemon(ctx); !d.Gone {
+		t.Errorf("Daemon after its process died = %+v, want Gone", d)
+	}
+}

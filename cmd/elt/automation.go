@@ -379,16 +379,23 @@ func newStatusCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Is the daemon alive, what is running, which assets are locked",
-		Args:  cobra.NoArgs,
+		Long: `Show whether the daemon is alive, the running runs and the locked assets.
+A daemon whose recorded process on this host is gone is "not running",
+whatever its last heartbeat; one on another host is judged by its heartbeat
+(none for 2 minutes: "not responding").
+
+Exit codes, for use as a health check: 0 the daemon is alive, 1 it is not
+running or not responding, 2 bad project, 3 the run store could not be read.`,
+		Args: cobra.NoArgs,
 		RunE: e.readOnlyStore(&output, func(ctx context.Context, cmd *cobra.Command, args []string, p *project.Project, st *store.SQLite) error {
 			if _, err := st.ReapDeadRuns(ctx, 2*time.Minute); err != nil {
 				return err
 			}
-			owner, pid, beat, ok, err := st.DaemonStatus(ctx)
+			d, ok, err := st.Daemon(ctx)
 			if err != nil {
 				return err
 			}
-			alive := ok && time.Since(beat) < 2*time.Minute
+			alive := ok && !d.Gone && time.Since(d.LastBeat) < 2*time.Minute
 			running, err := st.ListRuns(ctx, store.RunFilter{Status: "running", Limit: 100})
 			if err != nil {
 				return err
@@ -397,15 +404,25 @@ func newStatusCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return e.printJSON(map[string]any{"daemon": map[string]any{"alive": alive, "owner": owner, "pid": pid, "last_heartbeat": beat},
-					"running": nonNilRuns(running), "locks": len(locks)})
+			var unhealthy error
+			if !alive {
+				unhealthy = &silentError{code: exitFailed}
 			}
+			if output == "json" {
+				daemon := map[string]any{"alive": alive, "owner": d.Owner, "pid": d.PID, "host": d.Host, "last_heartbeat": d.LastBeat}
+				if err := e.printJSON(map[string]any{"daemon": daemon, "running": nonNilRuns(running), "locks": len(locks)}); err != nil {
+					return err
+				}
+				return unhealthy
+			}
+			age := time.Since(d.LastBeat).Round(time.Second)
 			switch {
 			case alive:
-				fmt.Fprintf(e.stdout, "daemon: alive (%s, last heartbeat %s ago)\n", owner, time.Since(beat).Round(time.Second))
+				fmt.Fprintf(e.stdout, "daemon: alive (%s, last heartbeat %s ago)\n", d.Owner, age)
+			case ok && d.Gone:
+				fmt.Fprintf(e.stdout, "daemon: not running (%s: its process %d on %s is gone; start it with 'elt daemon')\n", d.Owner, d.PID, d.Host)
 			case ok:
-				fmt.Fprintf(e.stdout, "daemon: not responding (%s, last heartbeat %s ago)\n", owner, time.Since(beat).Round(time.Second))
+				fmt.Fprintf(e.stdout, "daemon: not responding (%s, last heartbeat %s ago)\n", d.Owner, age)
 			default:
 				fmt.Fprintln(e.stdout, "daemon: not running (start it with 'elt daemon')")
 			}
@@ -413,7 +430,7 @@ func newStatusCmd(e *env) *cobra.Command {
 			for _, r := range running {
 				fmt.Fprintf(e.stdout, "  %s  %s  started %s\n", r.ID, r.Trigger, r.StartedAt.Local().Format("15:04:05"))
 			}
-			return nil
+			return unhealthy
 		}),
 	}
 	outputFlag(cmd, &output)

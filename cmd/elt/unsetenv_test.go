@@ -15,12 +15,15 @@ func TestReadOnlyCommandsWithUnsetSecret(t *testing.T) {
 		{"assets", "list"},
 		{"assets", "status"},
 		{"schedules", "list"},
-		{"status"},
 	} {
 		out, errOut, code := elt(t, dir, args...)
 		if code != 0 {
 			t.Errorf("%s: exit %d, want 0\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
 		}
+	}
+	// No daemon: status is unhealthy (1), not a bad project (2).
+	if out, errOut, code := elt(t, dir, "status"); code != 1 || !strings.Contains(out, "daemon: not running") {
+		t.Errorf("status: exit %d, want 1 and not running\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	for _, args := range [][]string{{"validate"}, {"run"}} {
 		_, errOut, code := elt(t, dir, args...)
