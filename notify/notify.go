@@ -37,8 +37,12 @@ type Message struct {
 // Text is the one-paragraph summary used as the Slack "text".
 func (m Message) Text() string {
 	if m.RunID == "" {
-		// Not about a run: a freshness sensor's warning.
-		return fmt.Sprintf(":warning: elt %s in %s: %s", m.Status, m.Project, m.Error)
+		// Not about a run: a freshness sensor's warning, or its all-clear.
+		icon := ":warning:"
+		if m.Status == "fresh" {
+			icon = ":white_check_mark:"
+		}
+		return fmt.Sprintf("%s elt %s in %s: %s", icon, m.Status, m.Project, m.Error)
 	}
 	var b strings.Builder
 	icon := ":white_check_mark:"

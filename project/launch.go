@@ -74,7 +74,11 @@ func (p *Project) Daemon(st store.Store, owner string, maxRuns int, logf func(st
 		Schedules: p.Automation.Schedules, Sensors: p.Automation.Sensors,
 		MaxRuns: maxRuns, Owner: owner, Log: logf, ShutdownGrace: 30 * time.Second,
 		Notify: func(ctx context.Context, req schedule.RunRequest) error {
-			p.notifyMessage(ctx, notify.Message{Project: p.Config.Name, Status: "stale", Error: req.Reason}, true)
+			status := "stale"
+			if req.Recovered {
+				status = "fresh"
+			}
+			p.notifyMessage(ctx, notify.Message{Project: p.Config.Name, Status: status, Error: req.Reason}, true)
 			return nil
 		},
 	}

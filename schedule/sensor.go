@@ -105,8 +105,10 @@ type RunRequest struct {
 	AddOnly bool `json:"add_only,omitempty"`
 	// Notify asks for a notification instead of a run (freshness sensors
 	// with action: notify).
-	Notify bool              `json:"notify,omitempty"`
-	Tags   map[string]string `json:"tags,omitempty"`
+	Notify bool `json:"notify,omitempty"`
+	// Recovered marks a notification that stale assets are fresh again.
+	Recovered bool              `json:"recovered,omitempty"`
+	Tags      map[string]string `json:"tags,omitempty"`
 	// Files are the new or changed files a file sensor found.
 	Files []string `json:"files,omitempty"`
 	// Reason says why, for logs and `elt sensors tick`.
@@ -360,8 +362,12 @@ func (s *Sensor) evalAsset(ctx context.Context, cursor string) ([]RunRequest, st
 
 // evalFreshness requests (or notifies about) watched assets whose last
 // materialization is older than max_age. The cursor remembers when each
-// was last requested so a stale asset is requested again only after
-// another max_age, or after it was materialized and went stale again.
+// was last requested. With action: run a stale asset is requested again
+// after another max_age, or after it was materialized and went stale
+// again. With action: notify an asset is notified once when it becomes
+// stale and once when it recovers (is materialized after the
+// notification): its cursor entry is the notified staleness, removed on
+// recovery.
 func (s *Sensor) evalFreshness(ctx context.Context, now time.Time, cursor string) ([]RunRequest, string, error) {
 	c, err := s.timeCursor(cursor)
 	if err != nil {
@@ -371,35 +377,49 @@ func (s *Sensor) evalFreshness(ctx context.Context, now time.Time, cursor string
 	if err != nil {
 		return nil, "", err
 	}
-	var stale, why []string
+	notify := s.Config.Action == "notify"
+	var stale, why, recovered []string
 	for _, k := range s.watch {
+		key := k.String()
 		last, ok := mats[k]
+		asked, was := c[key]
 		if ok && now.Sub(last) <= s.Config.MaxAge {
+			if notify && was && asked.Before(last) {
+				delete(c, key)
+				recovered = append(recovered, fmt.Sprintf("%s materialized %s ago", k, now.Sub(last).Round(time.Second)))
+			}
 			continue
 		}
-		asked, was := c[k.String()]
-		if was && !asked.Before(last) && now.Sub(asked) < s.Config.MaxAge {
+		if was && !asked.Before(last) && (notify || now.Sub(asked) < s.Config.MaxAge) {
 			continue
 		}
-		c[k.String()] = now
-		stale = append(stale, k.String())
+		c[key] = now
+		stale = append(stale, key)
 		if ok {
 			why = append(why, fmt.Sprintf("%s last materialized %s ago", k, now.Sub(last).Round(time.Second)))
 		} else {
 			why = append(why, fmt.Sprintf("%s never materialized", k))
 		}
 	}
-	if len(stale) == 0 {
+	if len(stale) == 0 && len(recovered) == 0 {
 		return nil, cursor, nil
 	}
-	sort.Strings(stale)
-	r := RunRequest{Reason: fmt.Sprintf("older than %s: %s", s.Config.MaxAge, strings.Join(why, "; "))}
-	if s.Config.Action == "notify" {
-		r.Notify, r.AddOnly = true, true
-	} else if s.Config.Job == "" && s.Config.Select == "" {
-		r.Selection = stale
+	var reqs []RunRequest
+	if len(stale) > 0 {
+		sort.Strings(stale)
+		r := RunRequest{Reason: fmt.Sprintf("older than %s: %s", s.Config.MaxAge, strings.Join(why, "; "))}
+		if notify {
+			r.Notify, r.AddOnly = true, true
+		} else if s.Config.Job == "" && s.Config.Select == "" {
+			r.Selection = stale
+		}
+		reqs = append(reqs, r)
 	}
-	return []RunRequest{r}, s.encode(c), nil
+	if len(recovered) > 0 {
+		reqs = append(reqs, RunRequest{Notify: true, AddOnly: true, Recovered: true,
+			Reason: fmt.Sprintf("fresh again (max_age %s): %s", s.Config.MaxAge, strings.Join(recovered, "; "))})
+	}
+	return reqs, s.encode(c), nil
 }
 
 // MemoMaterializations wraps f so that calls within ttl (by clock) of the

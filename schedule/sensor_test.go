@@ -293,7 +293,8 @@ func TestFreshnessSensor(t *testing.T) {
 	orders := asset.MustKey("marts", "orders")
 	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	mats := &fakeMats{m: map[asset.Key]time.Time{orders: t0}}
-	for _, action := range []string{"run", "notify"} {
+	// action: notify notifies on transitions only: TestFreshnessNotifyTransitions.
+	for _, action := range []string{"run"} {
 		s, err := NewSensor("fresh", SensorConfig{Type: SensorFreshness, Assets: []string{"marts/orders", "marts/never"}, MaxAge: 24 * time.Hour, Action: action}, SensorEnv{Materializations: mats.get})
 		if err != nil {
 			t.Fatal(err)
@@ -318,13 +319,6 @@ func TestFreshnessSensor(t *testing.T) {
 			}
 			var got []string
 			for _, r := range reqs {
-				if action == "notify" {
-					if !r.Notify || !r.AddOnly || !strings.Contains(r.Reason, "older than 24h") {
-						t.Errorf("notify request = %+v", r)
-					}
-					got = append(got, st.want...) // the reason names them
-					continue
-				}
 				got = append(got, r.Selection...)
 			}
 			if !slices.Equal(got, st.want) {
@@ -359,5 +353,57 @@ func TestSensorConfigErrors(t *testing.T) {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFreshnessNotifyTransitions runs the daemon on a fake clock, a tick a
+// second: a freshness sensor with action: notify notifies once when an
+// asset becomes stale, once when it recovers, and once when it goes stale
+// again; never at every interval in between.
+func TestFreshnessNotifyTransitions(t *testing.T) {
+	ctx := context.Background()
+	orders := asset.MustKey("marts", "orders")
+	clock := NewFakeClock(time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
+	mats := &fakeMats{m: map[asset.Key]time.Time{orders: clock.Now()}}
+	s, err := NewSensor("fresh", SensorConfig{Type: SensorFreshness, Assets: []string{"marts/orders"}, MaxAge: 10 * time.Second, Interval: 5 * time.Second, Action: "notify"}, SensorEnv{Materializations: mats.get})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type note struct {
+		at        time.Duration
+		recovered bool
+	}
+	var notes []note
+	start := clock.Now()
+	l := &recordingLauncher{}
+	d := &Daemon{Clock: clock, Store: newMemStore(), Launch: l.launch, Sensors: []*Sensor{s},
+		Notify: func(_ context.Context, r RunRequest) error {
+			if !r.AddOnly || !strings.Contains(r.Reason, "marts/orders") {
+				t.Errorf("notification %+v", r)
+			}
+			notes = append(notes, note{clock.Now().Sub(start), r.Recovered})
+			return nil
+		}}
+	tick := func(until time.Duration) {
+		for clock.Now().Sub(start) < until {
+			if _, err := d.Tick(ctx, clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(time.Second)
+		}
+	}
+	tick(90 * time.Second) // stale from +10s to +90s
+	mats.m[orders] = clock.Now()
+	tick(95 * time.Second) // fresh again
+	tick(200 * time.Second)
+	d.Wait()
+	// Evaluated every 5 s: stale at +15 (first evaluation past +10s),
+	// recovered at +90, stale again at +105 (materialized at +90).
+	want := []note{{15 * time.Second, false}, {90 * time.Second, true}, {105 * time.Second, false}}
+	if !slices.Equal(notes, want) {
+		t.Errorf("notifications at %v, want %v", notes, want)
+	}
+	if len(l.keys()) != 0 {
+		t.Errorf("notify sensor launched runs: %v", l.keys())
 	}
 }
