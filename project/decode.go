@@ -59,8 +59,8 @@ func (e *Error) Error() string {
 type problems struct {
 	file string
 	list []Problem
-	// deferUnset turns an unset variable into an empty value recorded in
-	// deferred instead of a problem (Options.DeferUnset).
+	// deferUnset leaves a value with an unset variable as written,
+	// recorded in deferred instead of a problem (Options.DeferUnset).
 	deferUnset bool
 	deferred   []Problem
 }
@@ -98,13 +98,10 @@ func interpolate(n *yaml.Node, getenv func(string) (string, bool), p *problems) 
 		v, err := expand(n.Value, getenv)
 		var unset *unsetVarError
 		if err != nil && p.deferUnset && errors.As(err, &unset) {
+			// Left as written: a value that must not be empty (a path, a
+			// URL) still loads, and nothing can mistake it for the secret.
 			p.deferred = append(p.deferred, Problem{File: p.file, Line: n.Line, Msg: err.Error()})
-			v, err = expand(n.Value, func(name string) (string, bool) {
-				if v, ok := getenv(name); ok {
-					return v, true
-				}
-				return "", true
-			})
+			return
 		}
 		if err != nil {
 			p.add(n.Line, "%v", err)

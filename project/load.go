@@ -45,9 +45,10 @@ type Project struct {
 	Tools []toolpath.Tool
 	// Warn hears about selection expressions that match nothing.
 	Warn func(msg string)
-	// Unresolved lists the ${VAR}s left empty because their variable is
-	// unset, when loaded with Options.DeferUnset; such a project is for
-	// reading definitions and the store, never for running steps.
+	// Unresolved lists the values left as written (with their ${VAR})
+	// because a variable is unset, when loaded with Options.DeferUnset;
+	// such a project is for reading definitions and the store, never for
+	// running steps.
 	Unresolved []Problem
 	redactor   *redact.Redactor
 	getenv     func(string) (string, bool)
@@ -62,8 +63,8 @@ type Options struct {
 	Getenv func(string) (string, bool)
 	// StateDir holds a previous dbt manifest for state:modified selection.
 	StateDir string
-	// DeferUnset makes an unset ${VAR} without a default an empty value,
-	// listed in Project.Unresolved, instead of a problem: read-only
+	// DeferUnset leaves a value with an unset ${VAR} (no default) as
+	// written, listed in Project.Unresolved, instead of a problem: read-only
 	// commands (runs list, assets status, …) work without a secret that
 	// only steps need. Commands that run steps or validate load strictly.
 	DeferUnset bool

@@ -43,8 +43,8 @@ func (e *env) load(ctx context.Context) (*project.Project, error) {
 	return e.loadProject(ctx, false)
 }
 
-// loadReadOnly loads the project for a command that runs no step: an
-// unset ${VAR} (a secret only steps need) is left empty.
+// loadReadOnly loads the project for a command that runs no step: a value
+// with an unset ${VAR} (a secret only steps need) is left as written.
 func (e *env) loadReadOnly(ctx context.Context) (*project.Project, error) {
 	return e.loadProject(ctx, true)
 }
@@ -148,7 +148,7 @@ func (e *env) withStore(output *string, fn storeFunc) func(*cobra.Command, []str
 }
 
 // readOnlyStore is withStore for commands that run no step: the project
-// loads with unset ${VAR}s left empty (see loadReadOnly).
+// loads with unset ${VAR}s left as written (see loadReadOnly).
 func (e *env) readOnlyStore(output *string, fn storeFunc) func(*cobra.Command, []string) error {
 	return e.withStoreMode(output, true, fn)
 }

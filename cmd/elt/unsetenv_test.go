@@ -9,7 +9,7 @@ import (
 // and run stay strict and name the variable and its line.
 func TestReadOnlyCommandsWithUnsetSecret(t *testing.T) {
 	const name = "ELT_TEST_NEVER_SET_TOKEN"
-	dir := newProject(t, "name: x\nresources:\n  api: {type: http, token: \"${"+name+"}\"}\njobs:\n  all: {select: a}\nschedules:\n  nightly: {cron: '0 3 * * *', job: all}\nassets:\n  - {key: a, command: 'true'}\n")
+	dir := newProject(t, "name: x\nresources:\n  api: {type: http, token: \"${"+name+"}\"}\n  wh: {type: duckdb, path: \"${"+name+"_PATH}\"}\njobs:\n  all: {select: a}\nschedules:\n  nightly: {cron: '0 3 * * *', job: all}\nassets:\n  - {key: a, command: 'true'}\n")
 	for _, args := range [][]string{
 		{"runs", "list"},
 		{"assets", "list"},
