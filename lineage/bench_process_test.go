@@ -1,14 +1,12 @@
 package lineage_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,38 +15,21 @@ import (
 	"github.com/eltproject/elt/internal/testenv"
 )
 
-var (
-	eltBinOnce sync.Once
-	eltBin     string
-	eltBinErr  error
-)
-
 // eltBinary returns an elt binary for process benchmarks: $ELT_BENCH_BIN
-// when set, else one built once (into a temporary folder) from this
-// checkout.
+// when set, else one built from this checkout into b's temporary folder
+// (removed when b ends).
 func eltBinary(b *testing.B) string {
 	b.Helper()
-	eltBinOnce.Do(func() {
-		if p := os.Getenv("ELT_BENCH_BIN"); p != "" {
-			eltBin = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "elt-bench-")
-		if err != nil {
-			eltBinErr = err
-			return
-		}
-		eltBin = filepath.Join(dir, "elt")
-		cmd := exec.Command("go", "build", "-o", eltBin, "./cmd/elt")
-		cmd.Dir = testenv.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			eltBinErr = fmt.Errorf("go build ./cmd/elt: %w\n%s", err, out)
-		}
-	})
-	if eltBinErr != nil {
-		b.Fatal(eltBinErr)
+	if p := os.Getenv("ELT_BENCH_BIN"); p != "" {
+		return p
 	}
-	return eltBin
+	bin := filepath.Join(b.TempDir(), "elt")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/elt")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build ./cmd/elt: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // BenchmarkQuickstartProcessOverhead measures the time an emitting run
@@ -62,12 +43,12 @@ func eltBinary(b *testing.B) string {
 // the totals. The aa sub-benchmark compares two
 // non-emitting copies the same way: its figures are the noise.
 func BenchmarkQuickstartProcessOverhead(b *testing.B) {
-	b.Run("lineage", func(b *testing.B) { benchProcessOverhead(b, true) })
-	b.Run("aa", func(b *testing.B) { benchProcessOverhead(b, false) })
+	bin := eltBinary(b)
+	b.Run("lineage", func(b *testing.B) { benchProcessOverhead(b, bin, true) })
+	b.Run("aa", func(b *testing.B) { benchProcessOverhead(b, bin, false) })
 }
 
-func benchProcessOverhead(b *testing.B, emit bool) {
-	bin := eltBinary(b)
+func benchProcessOverhead(b *testing.B, bin string, emit bool) {
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got.Add(1)
