@@ -56,7 +56,7 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkQuickstartOverhead runs the quickstart with and without
+// BenchmarkQuickstartOverhead (the in-process variant) runs the quickstart with and without
 // OpenLineage (HTTP to an in-process receiver, whose own CPU is counted
 // against lineage), interleaved in alternating order, and reports the added wall and CPU time
 // as percentages. The aa sub-benchmark compares two non-emitting copies

@@ -171,3 +171,28 @@ func TestCompileTemplate(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestCloseIdleDoesNotWait: the end-of-run flush returns as soon as the
+// queue is drained; with nothing queued it never waits for its timeout
+// (an hour here: a flush that waited would hang the test).
+func TestCloseIdleDoesNotWait(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	for _, n := range []int{0, 1} {
+		tr, _ := NewTransport(TransportConfig{Type: "http", URL: srv.URL}, "", nil)
+		e := NewEmitter(tr, EmitterOptions{})
+		for i := 0; i < n; i++ {
+			e.Emit(map[string]string{"a": "b"})
+		}
+		if sent, lost := e.Close(time.Hour); sent != int64(n) || lost != 0 {
+			t.Fatalf("%d queued: sent %d lost %d", n, sent, lost)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("receiver got %d events, want 1", calls.Load())
+	}
+}
