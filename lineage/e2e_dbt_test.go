@@ -19,9 +19,7 @@ import (
 // DuckDB dataset names from the dbt relation, the compiled SQL and its
 // column lineage.
 func TestRealDBTLineage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the real dbt")
-	}
+	testenv.Slow(t, "runs the real dbt")
 	dbt := testenv.Tool(t, "dbt")
 	v := lineagetest.Load(t)
 	r := newReceiver(t)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 	"github.com/eltproject/elt/plugins/sdk"
 	"github.com/eltproject/elt/process"
 )
@@ -303,13 +304,8 @@ func TestBuiltinRestapi(t *testing.T) {
 }
 
 func TestExamplePlugin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the example plugin")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH; cannot build examples/plugin-hello")
-	}
+	testenv.Slow(t, "builds the example plugin")
+	goBin := testenv.Tool(t, "go")
 	bin := filepath.Join(t.TempDir(), "plugin-hello")
 	build := exec.Command(goBin, "build", "-o", bin, "../examples/plugin-hello")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 	"github.com/eltproject/elt/process"
 )
 
@@ -37,9 +38,7 @@ func fakeElt() {
 // leaves no plugin process behind (go-plugin alone gives it no process
 // group and no parent-death signal: it used to live on under init).
 func TestPluginDiesWithElt(t *testing.T) {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("needs Linux /proc")
-	}
+	testenv.LinuxProc(t)
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "plugin.pid")
 	fake := exec.Command(os.Args[0], "-test.run=^$")

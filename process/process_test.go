@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // envFakeElt makes the test binary play elt: run the shell script in its
@@ -277,7 +279,7 @@ func forEachSupervisor(t *testing.T, f func(t *testing.T)) {
 func requireSupervisor(t *testing.T) {
 	t.Helper()
 	if !supported {
-		t.Skip("process supervision needs Linux")
+		testenv.Missing(t, "process supervision (Linux)", "the supervisor needs Linux: PR_SET_CHILD_SUBREAPER and /proc")
 	}
 	if !enabled {
 		t.Fatal("Main did not enable the supervisor")

@@ -28,9 +28,7 @@ func buildHello(t *testing.T, dir string) {
 // A plugin's Describe adds its checks to the declared asset and its other
 // assets to the same step.
 func TestPluginDescribe(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds examples/plugin-hello")
-	}
+	testenv.Slow(t, "builds examples/plugin-hello")
 	dir := t.TempDir()
 	buildHello(t, dir)
 	path := write(t, dir, FileName, `
@@ -74,9 +72,7 @@ assets:
 
 // A plugin that cannot describe its assets is a load problem naming the asset.
 func TestPluginDescribeFails(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds examples/plugin-hello")
-	}
+	testenv.Slow(t, "builds examples/plugin-hello")
 	dir := t.TempDir()
 	buildHello(t, dir)
 	path := write(t, dir, FileName, `

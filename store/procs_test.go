@@ -13,6 +13,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // TestReapFailsRunningStepsAtLastHeartbeat: a reaped run's running steps
@@ -64,9 +65,7 @@ func TestReapFailsRunningStepsAtLastHeartbeat(t *testing.T) {
 // (found by its recorded process group, or by the run id in its
 // environment: a setsid escapee) is ended before the run's locks go.
 func TestReapEndsProcessesBeforeFreeingLocks(t *testing.T) {
-	if _, err := os.Stat("/proc/self/environ"); err != nil {
-		t.Skip("needs Linux /proc")
-	}
+	testenv.LinuxProc(t)
 	s := openTest(t)
 	ctx := context.Background()
 	mustCreateRun(t, s, Run{ID: "r1", PID: deadPID(t)})

@@ -78,9 +78,7 @@ func wantLines(t *testing.T, out string, lines ...string) {
 // Sling and dlt (`make tools`), in a copy of the example, and checks what
 // the tools really wrote.
 func TestJaffleExample(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the real dbt, Sling and dlt")
-	}
+	testenv.Slow(t, "runs the real dbt, Sling and dlt")
 	for _, tool := range []string{"dbt", "sling", "python", "duckdb"} {
 		testenv.Tool(t, tool)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // TestKillNineLeavesNoOrphans kills elt with SIGKILL while a step runs a
@@ -15,9 +17,7 @@ import (
 // escapee, all holding a lock on copy.lock. None may survive elt, and
 // `elt run --from-failure` must not run the step beside a surviving copy.
 func TestKillNineLeavesNoOrphans(t *testing.T) {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("needs Linux /proc")
-	}
+	testenv.LinuxProc(t)
 	dir := newProject(t, `
 name: orphans
 assets:
@@ -126,9 +126,7 @@ func describe(pids []int) string {
 // TestRunTimeoutKillsSetsidEscapee: a child that left the step's process
 // group with setsid dies at the step's timeout all the same.
 func TestRunTimeoutKillsSetsidEscapee(t *testing.T) {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("needs Linux /proc")
-	}
+	testenv.LinuxProc(t)
 	dir := newProject(t, `
 name: escapee
 assets:

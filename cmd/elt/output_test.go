@@ -14,6 +14,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/internal/testenv"
 )
 
 // TestWriteJSONMatchesEncoder: the streamed list is byte for byte what
@@ -170,10 +171,7 @@ func BenchmarkPrintJSON50k(b *testing.B) {
 // CPU metrics (user + system of the children) are steadier on a shared
 // machine. `make build-static` gives a binary with a cheaper start.
 func BenchmarkStartup(b *testing.B) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		b.Skip("go not on PATH")
-	}
+	goBin := testenv.Tool(b, "go")
 	quickstart, err := filepath.Abs("../../examples/quickstart")
 	if err != nil {
 		b.Fatal(err)

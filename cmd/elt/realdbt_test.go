@@ -15,9 +15,7 @@ import (
 // of a local package and dbt parse), `elt run` with a failing model and a
 // failing test, a fix and `elt run --from-failure`, and `--selector`.
 func TestRealDBTEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the real dbt")
-	}
+	testenv.Slow(t, "runs the real dbt")
 	dbt := testenv.Tool(t, "dbt")
 	// dbt would try to send usage events over the network; tests stay off it.
 	t.Setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

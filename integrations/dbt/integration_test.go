@@ -61,9 +61,7 @@ var (
 // first use. It skips (fails in CI) when dbt is not installed.
 func realDBT(t *testing.T) *realProject {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs the real dbt")
-	}
+	testenv.Slow(t, "runs the real dbt")
 	exe := testenv.Tool(t, "dbt")
 	realOnce.Do(func() { realP = setupReal(exe) })
 	if realP.err != nil {

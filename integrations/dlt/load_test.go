@@ -20,15 +20,8 @@ import (
 
 // fixtures returns the shared dlt fixtures folder, or "" when absent.
 func fixtures() string {
-	dir, _ := os.Getwd()
-	for dir != filepath.Dir(dir) {
-		cand := filepath.Join(dir, "shared", "fixtures", "dlt")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		dir = filepath.Dir(dir)
-	}
-	return ""
+	dir, _ := testenv.LookFixtures("dlt")
+	return dir
 }
 
 func TestConfigYAML(t *testing.T) {
@@ -200,10 +193,7 @@ func TestLoadExportedSchemas(t *testing.T) {
 // fixtures, with the legacy engine 1 state.json, into a pipeline folder and
 // loads it as elt.yaml would.
 func TestLoadFixturePipelines(t *testing.T) {
-	dir := fixtures()
-	if dir == "" {
-		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
-	}
+	dir := testenv.Fixtures(t, "dlt")
 	files, _ := filepath.Glob(filepath.Join(dir, "schemas", "*"))
 	state, err := os.ReadFile(filepath.Join(dir, "state", "state.v1.json"))
 	if err != nil {

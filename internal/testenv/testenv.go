@@ -106,3 +106,21 @@ func LookFixtures(sub ...string) (string, bool) {
 		dir = parent
 	}
 }
+
+// Slow skips a long test (one that runs real tools or builds binaries) under
+// `go test -short` outside CI; in CI it always runs.
+func Slow(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() && !InCI() {
+		t.Skipf("-short: skipping a slow test (%s)", what)
+	}
+}
+
+// LinuxProc stops t through Missing when /proc (Linux) is absent: the tests
+// of process supervision and reaping read it.
+func LinuxProc(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/environ"); err != nil {
+		Missing(t, "Linux /proc", "process supervision and its tests need Linux")
+	}
+}

@@ -13,31 +13,14 @@ import (
 // findFixtures walks up from the package folder to the shared dlt
 // fixtures; "" when they are absent.
 func findFixtures() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "fixtures", "dlt")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	dir, _ := testenv.LookFixtures("dlt")
+	return dir
 }
 
 // fixturesDir returns the shared dlt fixtures or skips the test.
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir := findFixtures()
-	if dir == "" {
-		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
-	}
-	return dir
+	return testenv.Fixtures(t, "dlt")
 }
 
 func TestReadSchemaFixturesAllLoad(t *testing.T) {

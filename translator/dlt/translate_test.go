@@ -17,15 +17,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// fixturesDir returns the shared dlt fixtures, skipping the test when
-// they are absent.
+// fixturesDir returns the shared dlt fixtures (a skip outside CI, a
+// failure in CI, when they are absent).
 func fixturesDir(t *testing.T) string {
 	t.Helper()
-	dir := fixturesDirNoSkip()
-	if dir == "" {
-		testenv.Missing(t, "shared/fixtures/dlt", "the public fixtures are read from ../shared/fixtures beside the repository")
-	}
-	return dir
+	return testenv.Fixtures(t, "dlt")
 }
 
 func fixturePipeline(t *testing.T, name, file string) *mdlt.Pipeline {
@@ -280,10 +276,7 @@ func TestTranslateResourcesOnly(t *testing.T) {
 }
 
 func BenchmarkTranslateEthereum(b *testing.B) {
-	dir := fixturesDirNoSkip()
-	if dir == "" {
-		b.Skip("shared/fixtures/dlt not found")
-	}
+	dir := testenv.Fixtures(b, "dlt")
 	s, err := mdlt.ReadSchema(filepath.Join(dir, "schemas", "ethereum.schema.yaml"))
 	if err != nil {
 		b.Fatal(err)
@@ -294,18 +287,4 @@ func BenchmarkTranslateEthereum(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// fixturesDirNoSkip walks up from the package folder to the shared dlt
-// fixtures; "" when absent.
-func fixturesDirNoSkip() string {
-	dir, _ := os.Getwd()
-	for dir != filepath.Dir(dir) {
-		cand := filepath.Join(dir, "shared", "fixtures", "dlt")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		dir = filepath.Dir(dir)
-	}
-	return ""
 }

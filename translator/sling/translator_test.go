@@ -17,18 +17,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func fixturesDir(t testing.TB) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		cand := filepath.Join(dir, "..", "shared", "fixtures", "sling")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			testenv.Missing(t, "shared/fixtures/sling", "the public fixtures are read from ../shared/fixtures beside the repository")
-		}
-		dir = parent
-	}
+	return testenv.Fixtures(t, "sling")
 }
 
 func noEnv(string) (string, bool) { return "", false }
