@@ -17,8 +17,9 @@ func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		good,
 		"name: p\nassets: {a: 1}\n",
-		"name: p\nconcurrency: -3\nassets:\n  - {key: a, command: \"true\", pool: x}\n",
-		"name: p\nassets:\n  - {key: a, command: \"true\"}\nsensors:\n  s: {type: file, path: \"x/*\", select: a, interval: soon}\n",
+		// SQL assets, not commands: bodies naming a command are not fuzzed.
+		"name: p\nresources: {w: {type: duckdb, path: w.duckdb}}\nconcurrency: -3\nassets:\n  - {key: a, sql: \"select 1\", pool: x}\n",
+		"name: p\nresources: {w: {type: duckdb, path: w.duckdb}}\nassets:\n  - {key: a, sql: \"select 1\"}\nsensors:\n  s: {type: file, path: \"x/*\", select: a, interval: soon}\n",
 		"name: p\nresources: [a]\n",
 		"name: p\npools: {a: 0}\n",
 		"",
