@@ -260,7 +260,7 @@ func TestDBTSelectionMethods(t *testing.T) {
 	for sel, want := range map[string]string{
 		"resource_type:table":   "resource_type:table is not a dbt resource type",
 		"config:materialized":   "config.<key>",
-		"exposure:nope":         "no dbt exposure has that name",
+		"exposure:nope":         "no dbt exposure has that name; exposures: dashboard",
 		"test_type:integration": "use generic, singular or unit",
 	} {
 		_, errOut, code := elt(t, dir, "assets", "list", "-s", sel)

@@ -142,8 +142,10 @@ func (ix *methodIndex) eval(g *asset.Graph, method, value string) (asset.Set, er
 		// on directly, so +exposure:x is everything upstream of it.
 		parents := map[string]bool{}
 		found := false
+		var names []string
 		for _, lm := range ix.ms {
 			for _, e := range lm.Manifest.Exposures {
+				names = append(names, e.Name)
 				if glob(value, e.Name) {
 					found = true
 					for _, d := range e.DependsOn.Nodes {
@@ -153,7 +155,11 @@ func (ix *methodIndex) eval(g *asset.Graph, method, value string) (asset.Set, er
 			}
 		}
 		if !found {
-			return asset.Set{}, fmt.Errorf("exposure:%s: no dbt exposure has that name", value)
+			if len(names) == 0 {
+				return asset.Set{}, fmt.Errorf("exposure:%s: the dbt projects define no exposures", value)
+			}
+			slices.Sort(names)
+			return asset.Set{}, fmt.Errorf("exposure:%s: no dbt exposure has that name; exposures: %s", value, strings.Join(slices.Compact(names), ", "))
 		}
 		match = func(_ *asset.Spec, id string) bool { return parents[id] }
 	}
