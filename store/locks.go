@@ -219,20 +219,6 @@ func (s *SQLite) ReleaseDaemonLock(ctx context.Context, owner string) error {
 	return nil
 }
 
-// DaemonStatus reports who holds the daemon lock and when it last beat; ok
-// is false when nobody does. The caller judges staleness from lastBeat.
-func (s *SQLite) DaemonStatus(ctx context.Context) (owner string, pid int, lastBeat time.Time, ok bool, err error) {
-	var beat int64
-	err = s.rdb.QueryRowContext(ctx, `SELECT owner, pid, beat_at FROM daemon WHERE id = 1`).Scan(&owner, &pid, &beat)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, time.Time{}, false, nil
-	}
-	if err != nil {
-		return "", 0, time.Time{}, false, fmt.Errorf("daemon status: %w", err)
-	}
-	return owner, pid, fromUnixNano(beat), true, nil
-}
-
 // DaemonInfo is the holder of the daemon lock, as `elt status` shows it.
 type DaemonInfo struct {
 	Owner    string
@@ -245,8 +231,7 @@ type DaemonInfo struct {
 }
 
 // Daemon reports who holds the daemon lock; ok is false when nobody does.
-// Unlike DaemonStatus it checks the recorded process, as ReapDeadRuns does
-// for runs.
+// It checks the recorded process too, as ReapDeadRuns does for runs.
 func (s *SQLite) Daemon(ctx context.Context) (d DaemonInfo, ok bool, err error) {
 	var beat int64
 	err = s.rdb.QueryRowContext(ctx, `SELECT owner, pid, host, beat_at FROM daemon WHERE id = 1`).Scan(&d.Owner, &d.PID, &d.Host, &beat)

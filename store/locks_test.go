@@ -252,20 +252,20 @@ func TestDaemonLock(t *testing.T) {
 	if err := d1.DaemonHeartbeat(ctx, "d1"); err != nil {
 		t.Fatal(err)
 	}
-	owner, pid, beat, ok, err := d2.DaemonStatus(ctx)
-	if err != nil || !ok || owner != "d1" || pid != 100 || !beat.Equal(clock.Now()) {
-		t.Errorf("DaemonStatus = %q %d %v %v %v, want d1 100 %v", owner, pid, beat, ok, err, clock.Now())
+	d, ok, err := d2.Daemon(ctx)
+	if err != nil || !ok || d.Owner != "d1" || d.PID != 100 || !d.LastBeat.Equal(clock.Now()) {
+		t.Errorf("Daemon = %+v %v %v, want d1 100 %v", d, ok, err, clock.Now())
 	}
 	if err := d2.ReleaseDaemonLock(ctx, "d2"); err != nil { // not the owner: no effect
 		t.Fatal(err)
 	}
-	if _, _, _, ok, _ := d2.DaemonStatus(ctx); !ok {
+	if _, ok, _ := d2.Daemon(ctx); !ok {
 		t.Error("release by a non-owner removed the lock")
 	}
 	if err := d1.ReleaseDaemonLock(ctx, "d1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, ok, _ := d2.DaemonStatus(ctx); ok {
+	if _, ok, _ := d2.Daemon(ctx); ok {
 		t.Error("lock still held after release")
 	}
 }

@@ -103,8 +103,9 @@ type Store interface {
 	DaemonHeartbeat(ctx context.Context, owner string) error
 	// ReleaseDaemonLock gives up owner's daemon lock.
 	ReleaseDaemonLock(ctx context.Context, owner string) error
-	// DaemonStatus reports the current daemon lock holder, if any.
-	DaemonStatus(ctx context.Context) (owner string, pid int, lastBeat time.Time, ok bool, err error)
+	// Daemon reports the current daemon lock holder, if any, and whether
+	// its process is gone.
+	Daemon(ctx context.Context) (d DaemonInfo, ok bool, err error)
 
 	// Close flushes pending writes and releases the store.
 	Close() error
