@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/eltproject/elt/integrations/command"
+	"github.com/eltproject/elt/process"
 )
 
 // Command is a command line in elt.yaml: a YAML list is an argv, a string
@@ -72,7 +73,7 @@ func (s *Sensor) evalCommand(ctx context.Context, now time.Time, cursor string) 
 	if base == nil {
 		base = os.Environ()
 	}
-	p := &command.Proc{
+	p := &process.Proc{
 		Argv:  s.Config.Command.Argv,
 		Shell: s.Config.Command.Shell,
 		Dir:   s.env.ProjectDir,
@@ -88,7 +89,7 @@ func (s *Sensor) evalCommand(ctx context.Context, now time.Time, cursor string) 
 			lines++
 		},
 	}
-	if _, err := command.Run(ctx, p); err != nil {
+	if _, err := process.Run(ctx, p); err != nil {
 		return nil, "", fmt.Errorf("command: %w", err)
 	}
 	if lines > maxCommandLines {

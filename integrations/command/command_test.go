@@ -15,12 +15,13 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/process"
 )
 
 func TestRunExitCodeAndTail(t *testing.T) {
 	var out bytes.Buffer
-	res, err := Run(context.Background(), &Proc{Shell: "echo one; echo two >&2; exit 3", Output: &out})
-	var ee *ExitError
+	res, err := process.Run(context.Background(), &process.Proc{Shell: "echo one; echo two >&2; exit 3", Output: &out})
+	var ee *process.ExitError
 	if !errors.As(err, &ee) || ee.Code != 3 {
 		t.Fatalf("err = %v", err)
 	}
@@ -33,7 +34,7 @@ func TestRunExitCodeAndTail(t *testing.T) {
 }
 
 func TestRunMissingProgram(t *testing.T) {
-	_, err := Run(context.Background(), &Proc{Argv: []string{"/no/such/program"}})
+	_, err := process.Run(context.Background(), &process.Proc{Argv: []string{"/no/such/program"}})
 	if err == nil || !strings.Contains(err.Error(), "/no/such/program") {
 		t.Fatalf("err = %v", err)
 	}
@@ -48,7 +49,7 @@ func TestTimeoutKillsWholeTree(t *testing.T) {
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 300*time.Millisecond, errors.New("asset x timed out after 300ms"))
 	defer cancel()
 	start := time.Now()
-	res, err := Run(ctx, &Proc{Shell: script, Grace: 500 * time.Millisecond})
+	res, err := process.Run(ctx, &process.Proc{Shell: script, Grace: 500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("err = %v", err)
 	}
@@ -95,7 +96,7 @@ func TestSIGTERMThenSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
 	start := time.Now()
-	_, err := Run(ctx, &Proc{Shell: "trap '' TERM; sleep 600", Grace: 300 * time.Millisecond})
+	_, err := process.Run(ctx, &process.Proc{Shell: "trap '' TERM; sleep 600", Grace: 300 * time.Millisecond})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -255,7 +256,7 @@ func TestMergeEnv(t *testing.T) {
 func TestBackgroundChildDoesNotHoldTheStep(t *testing.T) {
 	start := time.Now()
 	dir := t.TempDir()
-	_, err := Run(context.Background(), &Proc{Shell: "sleep 30 & echo $! > " + filepath.Join(dir, "pid") + "; echo hi"})
+	_, err := process.Run(context.Background(), &process.Proc{Shell: "sleep 30 & echo $! > " + filepath.Join(dir, "pid") + "; echo hi"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,29 +6,10 @@ package command
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"os"
 	"strings"
-
-	"github.com/eltproject/elt/process"
 )
-
-// DefaultGrace is how long a process group gets between SIGTERM and SIGKILL.
-const DefaultGrace = process.DefaultGrace
-
-// Proc describes one subprocess (see process.Proc).
-type Proc = process.Proc
-
-// Result is how a subprocess ended.
-type Result = process.Result
-
-// ExitError is returned when the process exits non-zero.
-type ExitError = process.ExitError
-
-// Run starts p and waits for it (see process.Run): its own process group
-// and, on Linux, a supervisor that ends every descendant with the step.
-func Run(ctx context.Context, p *Proc) (Result, error) { return process.Run(ctx, p) }
 
 // Environ returns os.Environ() with extra variables appended; later entries
 // win over earlier ones of the same name.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
+	"github.com/eltproject/elt/process"
 
 	"github.com/eltproject/elt/internal/toolpath"
 )
@@ -98,11 +99,11 @@ func runOne(ctx context.Context, req *engine.Request, emit engine.Emitter, op st
 			argv[i] = ExpandVars(a, lookup)
 		}
 	}
-	p := &Proc{Argv: argv, Shell: s.Shell, Dir: dir, Env: env, Output: req.Log}
+	p := &process.Proc{Argv: argv, Shell: s.Shell, Dir: dir, Env: env, Output: req.Log}
 	if op != "" {
 		p.Output = &prefixWriter{w: req.Log, prefix: "[" + op + "] "}
 	}
-	_, runErr := Run(ctx, p)
+	_, runErr := process.Run(ctx, p)
 	evs, raws, perr := ReadEventsFile(eventsPath, def)
 	for _, r := range raws {
 		evs = append(evs, engine.LogLine(fmt.Sprintf("%s:%d: ignored an event of unknown type %q (known: materialization, check, log, failure)", eventsPath, r.Line, r.Type)))

@@ -11,7 +11,7 @@ import (
 )
 
 // tracker turns dbt's log lines and run results into engine events. It is
-// fed from one goroutine (command.Run's line callback) and then finished.
+// fed from one goroutine (process.Run's line callback) and then finished.
 type tracker struct {
 	plan   *plan
 	emit   engine.Emitter

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/eltproject/elt/integrations/command"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/eltproject/elt/integrations/command"
+	"github.com/eltproject/elt/process"
 )
 
 // Prepare readies a dbt project for Load, for `elt sync --prepare`: it runs
@@ -59,7 +61,7 @@ func Prepare(ctx context.Context, cfg Config, projectDir string, out io.Writer) 
 	run := func(sub string, extra ...string) error {
 		argv := append([]string{c.Executable, sub}, extra...)
 		fmt.Fprintf(out, "elt: running %s in %s\n", displayArgv(argv), c.ProjectDir)
-		_, err := command.Run(ctx, &command.Proc{Argv: argv, Dir: c.ProjectDir, Env: env, Output: out})
+		_, err := process.Run(ctx, &process.Proc{Argv: argv, Dir: c.ProjectDir, Env: env, Output: out})
 		if err != nil {
 			return fmt.Errorf("dbt %s in %s: %w", sub, c.ProjectDir, err)
 		}

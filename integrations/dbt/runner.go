@@ -15,6 +15,7 @@ import (
 	"github.com/eltproject/elt/asset"
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
+	"github.com/eltproject/elt/process"
 )
 
 // Runner runs one `dbt <command>` per step attempt of a dbt step family,
@@ -80,7 +81,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	}
 	fmt.Fprintf(log, "elt: running %s\n", redact(inv.display))
 	tr := newTracker(p, emit, log, redact)
-	res, runErr := command.Run(ctx, &command.Proc{
+	res, runErr := process.Run(ctx, &process.Proc{
 		Argv:      inv.argv,
 		Dir:       r.cfg.ProjectDir,
 		Env:       inv.env,
@@ -91,7 +92,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	if ferr != nil {
 		fmt.Fprintf(log, "elt: %v\n", ferr)
 	}
-	var exitErr *command.ExitError
+	var exitErr *process.ExitError
 	out := outcomeOK
 	switch {
 	case res.Canceled:
@@ -250,7 +251,7 @@ func (r *Runner) vars(part *engine.Partition) (string, error) {
 // dbt's words, with secrets removed.
 func (r *Runner) stepError(runErr error, out outcome, tr *tracker, redact func(string) string) error {
 	name := "dbt " + r.cfg.Command
-	var exitErr *command.ExitError
+	var exitErr *process.ExitError
 	switch out {
 	case outcomeOK:
 		return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
 	mdlt "github.com/eltproject/elt/manifest/dlt"
+	"github.com/eltproject/elt/process"
 	tdlt "github.com/eltproject/elt/translator/dlt"
 
 	"github.com/eltproject/elt/internal/toolpath"
@@ -94,7 +95,7 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		dir = resolvePath(r.cfg.WorkingDir, r.projectDir)
 	}
 	start := time.Now()
-	_, err = command.Run(ctx, &command.Proc{
+	_, err = process.Run(ctx, &process.Proc{
 		Argv:   toolpath.Argv(r.projectDir, r.cfg.Command.Argv),
 		Shell:  toolpath.Shell(r.projectDir, r.cfg.Command.Shell),
 		Dir:    dir,
@@ -102,7 +103,7 @@ func (r *runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 		Output: req.Log,
 	})
 	if err != nil {
-		var ee *command.ExitError
+		var ee *process.ExitError
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("dlt pipeline %s: %w", name, err)

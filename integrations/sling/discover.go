@@ -11,6 +11,7 @@ import (
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
 	manifest "github.com/eltproject/elt/manifest/sling"
+	"github.com/eltproject/elt/process"
 )
 
 var reTableCell = regexp.MustCompile(`[A-Za-z0-9_"$.\-]+`)
@@ -50,7 +51,7 @@ func discoverWildcards(ctx context.Context, cfg *Config, rep *manifest.Replicati
 			}
 		}
 		var lines []string
-		_, err := command.Run(ctx, &command.Proc{
+		_, err := process.Run(ctx, &process.Proc{
 			Argv:   []string{cfg.executable(projectDir), "conns", "discover", rep.Source, "--pattern", pattern},
 			Dir:    projectDir,
 			Env:    base,

@@ -19,6 +19,7 @@ import (
 	"github.com/eltproject/elt/engine"
 	"github.com/eltproject/elt/integrations/command"
 	manifest "github.com/eltproject/elt/manifest/sling"
+	"github.com/eltproject/elt/process"
 )
 
 // StateFileName is the runtime-state file the injected end hook writes in
@@ -99,7 +100,7 @@ func (r *Runner) Run(ctx context.Context, req *engine.Request, emit engine.Emitt
 	}
 	progress := newLogProgress(streamNames(plan))
 	emit(engine.LogLine("sling: " + strings.Join(argv, " ")))
-	res, runErr := command.Run(ctx, &command.Proc{
+	res, runErr := process.Run(ctx, &process.Proc{
 		Argv: argv,
 		Dir:  req.ProjectDir,
 		Env:  env,
@@ -171,7 +172,7 @@ func hasEnv(env []string, name string) bool {
 }
 
 func isExit(err error) bool {
-	var ee *command.ExitError
+	var ee *process.ExitError
 	return errors.As(err, &ee)
 }
 
