@@ -13,16 +13,54 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ErrNoSelectorsFile is returned by EvalSelector when the dbt project has
-// no selectors.yml.
+// ErrNoSelectorsFile is returned (wrapped, with the path) by EvalSelector
+// when the dbt project has no selectors.yml.
 var ErrNoSelectorsFile = errors.New("no selectors.yml")
+
+// noSelectorsFileError says the selectors.yml at path does not exist and
+// what to do instead; it is ErrNoSelectorsFile for errors.Is.
+type noSelectorsFileError struct{ path string }
+
+func (e *noSelectorsFileError) Error() string {
+	return e.path + ": does not exist; write one in dbt's format (selectors: - name: NAME, definition: ...) or choose with --select instead"
+}
+
+func (e *noSelectorsFileError) Is(target error) bool { return target == ErrNoSelectorsFile }
+
+// selectorsError is an error at a line of selectors.yml, printed as
+// <path>:<line>: <message>, once: wrapping it again keeps it as it is.
+type selectorsError struct {
+	file string
+	line int
+	err  error
+}
+
+func (e *selectorsError) Error() string {
+	return fmt.Sprintf("%s:%d: %v", e.file, e.line, e.err)
+}
+
+func (e *selectorsError) Unwrap() error { return e.err }
+
+// at places err at line (at least 1) of file, unless it is placed already.
+func at(file string, line int, err error) error {
+	if se := (*selectorsError)(nil); errors.As(err, &se) {
+		return err
+	}
+	return &selectorsError{file: file, line: max(line, 1), err: err}
+}
+
+// selectorsTopKeys are the keys dbt reads at the top of selectors.yml.
+var selectorsTopKeys = []string{"selectors", "version"}
+
+const selectorsShape = "write selectors: as a list of - name: NAME with definition: ..."
 
 // EvalSelector evaluates the selector called name of the selectors.yml in
 // the dbt project of cfg (dbt's --selector) with sel, mapping each
 // definition onto elt's typed selection: method/value criteria with
 // parents, children, their depths and childrens_parents; union,
 // intersection and exclude; a string in dbt's command-line syntax; and
-// method: selector, which refers to another selector of the file.
+// method: selector, which refers to another selector of the file. Errors
+// in the file name its path and line once.
 func EvalSelector(cfg Config, projectDir, name string, sel *asset.Selector) (asset.Set, error) {
 	rc, err := cfg.resolved(projectDir)
 	if err != nil {
@@ -31,52 +69,122 @@ func EvalSelector(cfg Config, projectDir, name string, sel *asset.Selector) (ass
 	path := filepath.Join(rc.ProjectDir, "selectors.yml")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return asset.Set{}, fmt.Errorf("%s: %w", path, ErrNoSelectorsFile)
+		return asset.Set{}, &noSelectorsFileError{path: path}
 	}
 	if err != nil {
 		return asset.Set{}, err
 	}
-	var doc struct {
-		Selectors []struct {
-			Name       string    `yaml:"name"`
-			Definition yaml.Node `yaml:"definition"`
-		} `yaml:"selectors"`
+	defs, order, key, err := loadSelectors(path, b)
+	if err != nil {
+		return asset.Set{}, err
 	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return asset.Set{}, fmt.Errorf("%s: %w", path, err)
-	}
-	defs := map[string]*yaml.Node{}
-	var names []string
-	for i := range doc.Selectors {
-		s := &doc.Selectors[i]
-		defs[s.Name] = &s.Definition
-		names = append(names, s.Name)
-	}
-	e := &selectorEval{file: path, defs: defs, sel: sel}
+	e := &selectorEval{file: path, defs: defs, order: order, sel: sel}
 	if defs[name] == nil {
-		return asset.Set{}, fmt.Errorf("%s has no selector %q; it defines: %s", path, name, strings.Join(names, ", "))
+		return asset.Set{}, e.errf(key, "has no selector %q; it defines: %s", name, strings.Join(e.order, ", "))
 	}
-	return e.named(name)
+	return e.named(key, name)
+}
+
+// mapValue is the value of key in mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// loadSelectors reads selectors.yml: the definition of each selector by
+// name, and the selectors: key (for its line). It refuses what
+// dbt refuses: no selectors: list, unknown top-level keys, a selector
+// without a name or definition, and a name defined twice.
+func loadSelectors(path string, b []byte) (defs map[string]*yaml.Node, order []string, key *yaml.Node, err error) {
+	var root yaml.Node
+	if err = yaml.Unmarshal(b, &root); err != nil {
+		line := 1
+		var te *yaml.TypeError
+		if _, after, ok := strings.Cut(err.Error(), "line "); ok && !errors.As(err, &te) {
+			if n, _, ok := strings.Cut(after, ":"); ok {
+				if l, err := strconv.Atoi(n); err == nil {
+					line = l
+				}
+			}
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, fmt.Sprintf("line %d: ", line))
+		return nil, nil, nil, at(path, line, fmt.Errorf("not valid YAML (%s)", msg))
+	}
+	top := &root
+	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
+		top = top.Content[0]
+	}
+	if top.Kind != yaml.MappingNode {
+		return nil, nil, nil, at(path, top.Line, fmt.Errorf("has no selectors: list; %s", selectorsShape))
+	}
+	var list *yaml.Node
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k := top.Content[i]
+		if !slices.Contains(selectorsTopKeys, k.Value) {
+			return nil, nil, nil, at(path, k.Line, fmt.Errorf("unknown top-level key %q: the file has only selectors: (and version:); %s", k.Value, selectorsShape))
+		}
+		if k.Value == "selectors" {
+			key, list = k, top.Content[i+1]
+		}
+	}
+	if list == nil {
+		return nil, nil, nil, at(path, top.Line, fmt.Errorf("has no selectors: list; %s", selectorsShape))
+	}
+	if list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
+		return nil, nil, nil, at(path, list.Line, fmt.Errorf("selectors: is not a list of selectors; %s", selectorsShape))
+	}
+	defs = map[string]*yaml.Node{}
+	first := map[string]int{}
+	for _, s := range list.Content {
+		if s.Kind != yaml.MappingNode {
+			return nil, nil, nil, at(path, s.Line, fmt.Errorf("a selector is a mapping with name: and definition:"))
+		}
+		n := mapValue(s, "name")
+		if n == nil || n.Kind != yaml.ScalarNode || n.Value == "" {
+			return nil, nil, nil, at(path, s.Line, fmt.Errorf("a selector needs name: (a word to pass to --selector)"))
+		}
+		if l, ok := first[n.Value]; ok {
+			return nil, nil, nil, at(path, n.Line, fmt.Errorf("selector %q is defined twice (first at line %d); dbt refuses duplicate names: rename or remove one", n.Value, l))
+		}
+		first[n.Value] = n.Line
+		d := mapValue(s, "definition")
+		if d == nil {
+			return nil, nil, nil, at(path, n.Line, fmt.Errorf("selector %q has no definition: (a string such as \"tag:nightly\", a method/value mapping, union or intersection)", n.Value))
+		}
+		defs[n.Value] = d
+		order = append(order, n.Value)
+	}
+	return defs, order, key, nil
 }
 
 type selectorEval struct {
 	file   string
 	defs   map[string]*yaml.Node
+	order  []string // the names of defs, in the file's order
 	sel    *asset.Selector
 	active []string // selectors being evaluated, to refuse cycles
 }
 
 func (e *selectorEval) errf(n *yaml.Node, format string, args ...any) error {
-	return fmt.Errorf("%s:%d: %s", e.file, n.Line, fmt.Sprintf(format, args...))
+	return at(e.file, n.Line, fmt.Errorf(format, args...))
 }
 
-func (e *selectorEval) named(name string) (asset.Set, error) {
+// named evaluates the selector called name, referred to at n.
+func (e *selectorEval) named(n *yaml.Node, name string) (asset.Set, error) {
 	if slices.Contains(e.active, name) {
-		return asset.Set{}, fmt.Errorf("%s: selector %q refers to itself through %s", e.file, name, strings.Join(append(e.active, name), " → "))
+		return asset.Set{}, e.errf(n, "selector %q refers to itself through %s", name, strings.Join(append(slices.Clone(e.active), name), " → "))
 	}
 	def := e.defs[name]
 	if def == nil {
-		return asset.Set{}, fmt.Errorf("%s: no selector %q", e.file, name)
+		return asset.Set{}, e.errf(n, "has no selector %q; it defines: %s", name, strings.Join(e.order, ", "))
 	}
 	e.active = append(e.active, name)
 	defer func() { e.active = e.active[:len(e.active)-1] }()
@@ -85,16 +193,19 @@ func (e *selectorEval) named(name string) (asset.Set, error) {
 
 // def evaluates one definition.
 func (e *selectorEval) def(n *yaml.Node) (asset.Set, error) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias // *anchor: the definition it names
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		// dbt's command-line syntax, as the user wrote it.
 		parsed, err := asset.ParseSelection(n.Value)
 		if err != nil {
-			return asset.Set{}, fmt.Errorf("%s:%d: %w", e.file, n.Line, err)
+			return asset.Set{}, at(e.file, n.Line, err)
 		}
 		set, err := e.sel.Eval(parsed)
 		if err != nil {
-			return asset.Set{}, fmt.Errorf("%s:%d: %w", e.file, n.Line, err)
+			return asset.Set{}, at(e.file, n.Line, err)
 		}
 		return set, nil
 	case yaml.MappingNode:
@@ -119,7 +230,11 @@ func (e *selectorEval) def(n *yaml.Node) (asset.Set, error) {
 	}
 	if _, ok := m["method"]; !ok && len(m) == 1 && keys[0] != "exclude" {
 		// The short form {tag: nightly}.
-		return e.criterion(n, asset.Criterion{Method: keys[0], Value: m[keys[0]].Value}, nil)
+		v := m[keys[0]]
+		if v.Kind != yaml.ScalarNode || v.Value == "" {
+			return asset.Set{}, e.errf(v, "%s: needs a value (such as {%s: NAME})", keys[0], keys[0])
+		}
+		return e.criterion(v, asset.Criterion{Method: keys[0], Value: v.Value}, nil)
 	}
 	c := asset.Criterion{}
 	var exclude *yaml.Node
@@ -157,6 +272,12 @@ func (e *selectorEval) def(n *yaml.Node) (asset.Set, error) {
 	if c.Method == "" {
 		return asset.Set{}, e.errf(n, "a selector definition needs method: and value:")
 	}
+	if c.Value == "" {
+		return asset.Set{}, e.errf(n, "method: %s needs value: (such as {method: %s, value: NAME})", c.Method, c.Method)
+	}
+	if v := m["value"]; c.Method == "selector" && v != nil {
+		n = v // a reference to another selector is at its value
+	}
 	return e.criterion(n, c, exclude)
 }
 
@@ -165,7 +286,7 @@ func (e *selectorEval) criterion(n *yaml.Node, c asset.Criterion, exclude *yaml.
 	var err error
 	switch c.Method {
 	case "selector":
-		set, err = e.named(c.Value)
+		set, err = e.named(n, c.Value)
 	case "fqn":
 		if c.Value == "*" {
 			c.Method, c.Value = "", "**"
@@ -175,7 +296,7 @@ func (e *selectorEval) criterion(n *yaml.Node, c asset.Criterion, exclude *yaml.
 		set, err = e.sel.EvalCriterion(c)
 	}
 	if err != nil {
-		return asset.Set{}, fmt.Errorf("%s:%d: %w", e.file, n.Line, err)
+		return asset.Set{}, at(e.file, n.Line, err)
 	}
 	if exclude != nil {
 		ex, err := e.excluded(exclude)
