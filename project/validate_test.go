@@ -55,6 +55,48 @@ resources: [a, b]
 assets:
   - {key: a, command: "true"}
 `, 2, []string{"resources must be a mapping", "found a list"}},
+		{"openlineage bad type", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    type: kafka
+assets:
+  - {key: a, command: "true"}
+`, 5, []string{"openlineage: transport.type:", `"kafka" is not http, file or console`}},
+		{"openlineage bad url", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    type: http
+    url: ftp://host/x
+assets:
+  - {key: a, command: "true"}
+`, 6, []string{"openlineage: transport.url:", "not an http(s) URL", "write url: http://host:5000"}},
+		{"openlineage http without url", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    endpoint: api/v1/lineage
+    type: http
+assets:
+  - {key: a, command: "true"}
+`, 6, []string{"openlineage: transport.url:", "needs url", "write url: http://host:5000"}},
+		{"openlineage file without path", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    type: file
+assets:
+  - {key: a, command: "true"}
+`, 5, []string{"openlineage: transport.path:", "needs path", "add path:, e.g. .elt/lineage.jsonl"}},
+		{"openlineage blank namespace", `name: p
+openlineage:
+  transport:
+    type: console
+  namespace: " "
+assets:
+  - {key: a, command: "true"}
+`, 5, []string{"openlineage: namespace:", "without leading or trailing spaces"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.body, nil)
