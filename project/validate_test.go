@@ -97,6 +97,27 @@ openlineage:
 assets:
   - {key: a, command: "true"}
 `, 5, []string{"openlineage: namespace:", "without leading or trailing spaces"}},
+		{"check relation empty name", `name: p
+resources:
+  wh: {type: duckdb, path: wh.duckdb}
+assets:
+  - key: a
+    command: "true"
+    checks:
+      - {type: row_count, min: 1, relation: "a..b"}
+`, 8, []string{`asset a: check row_count: relation "a..b": empty name at offset 2; write schema.table, and double-quote names that contain dots`}},
+		{"check relation unterminated quote", `name: p
+resources:
+  wh: {type: duckdb, path: wh.duckdb}
+assets:
+  - key: a
+    command: "true"
+    checks:
+      - type: row_count
+        name: has_rows
+        min: 1
+        relation: '"a.b'
+`, 8, []string{`asset a: check has_rows: relation "\"a.b": unterminated quoted name`, `end it with a double quote`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.body, nil)
@@ -112,6 +133,9 @@ assets:
 				if !strings.Contains(msg, w) {
 					t.Errorf("%q lacks %q", msg, w)
 				}
+			}
+			if strings.Contains(msg, "check: check") || strings.Contains(msg, "check relation") {
+				t.Errorf("repeated words: %q", msg)
 			}
 			if strings.Contains(msg, "something else belongs") {
 				t.Errorf("the YAML library's words leaked: %q", msg)
