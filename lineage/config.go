@@ -1,7 +1,6 @@
 package lineage
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -85,27 +84,44 @@ func Resolve(cfg *Config, getenv func(string) string, project string) (*Config, 
 	return &c, nil
 }
 
-// Validate checks the transport settings.
+// FieldError is a Validate error about one setting of the openlineage:
+// section; Field is its dotted path (transport.type, transport.url,
+// transport.path, namespace) so that callers can point at its line.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "openlineage: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, a ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Validate checks the transport settings and the namespace.
 func (c *Config) Validate() error {
 	t := c.Transport
 	switch t.Type {
 	case "http":
 		if t.URL == "" {
-			return errors.New("openlineage: transport http needs url: (or OPENLINEAGE_URL)")
+			return fieldErr("transport.url", "transport http needs url; write url: http://host:5000 (or set %s)", EnvURL)
 		}
 		u, err := url.Parse(t.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("openlineage: transport url %q is not an http(s) URL", RedactURL(t.URL))
+			return fieldErr("transport.url", "%q is not an http(s) URL; write url: http://host:5000", RedactURL(t.URL))
 		}
 	case "file":
 		if t.Path == "" {
-			return errors.New("openlineage: transport file needs path:")
+			return fieldErr("transport.path", "transport file needs path; add path:, e.g. .elt/lineage.jsonl")
 		}
 	case "console":
 	case "":
-		return errors.New("openlineage: transport: needs type: http, file or console")
+		return fieldErr("transport.type", "transport: needs type: http, file or console")
 	default:
-		return fmt.Errorf("openlineage: transport type %q is not http, file or console", t.Type)
+		return fieldErr("transport.type", "%q is not http, file or console", t.Type)
+	}
+	if strings.TrimSpace(c.Namespace) == "" || strings.TrimSpace(c.Namespace) != c.Namespace {
+		return fieldErr("namespace", "%q must be a name without leading or trailing spaces, e.g. namespace: analytics", c.Namespace)
 	}
 	return nil
 }

@@ -43,7 +43,11 @@ func (p *Project) loadAssets(probs *problems) []asset.Spec {
 				if line == 0 {
 					line = cn.Line
 				}
-				probs.add(line, "asset %s: check: %s", a.Key.Key, msg)
+				if strings.HasPrefix(msg, "check ") || strings.HasPrefix(msg, "check:") {
+					probs.add(line, "asset %s: %s", a.Key.Key, msg)
+				} else {
+					probs.add(line, "asset %s: check: %s", a.Key.Key, msg)
+				}
 				continue
 			}
 			if _, dup := spec.Check(cs.Name); dup {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -23,6 +24,7 @@ import (
 type integration struct {
 	kind string
 	line int
+	node *yaml.Node
 	load func(ctx context.Context) ([]asset.Spec, []engine.Family, error)
 }
 
@@ -65,7 +67,17 @@ func (p *Project) loadIntegrations(ctx context.Context, root *yaml.Node, probs *
 	for _, in := range list {
 		s, fams, err := in.load(ctx)
 		if err != nil {
-			probs.addErr(in.line, fmt.Errorf("%s: %w", in.kind, err))
+			var us *slingint.UnknownStreamError
+			if errors.As(err, &us) {
+				for _, name := range us.Streams {
+					probs.add(streamKeyLine(in.node, name, in.line), "%s", us.Message(name))
+				}
+				continue
+			}
+			if !strings.HasPrefix(err.Error(), in.kind+" ") {
+				err = fmt.Errorf("%s: %w", in.kind, err)
+			}
+			probs.addErr(in.line, err)
 			continue
 		}
 		for i := range fams {
@@ -79,6 +91,21 @@ func (p *Project) loadIntegrations(ctx context.Context, root *yaml.Node, probs *
 		specs = append(specs, s...)
 	}
 	return specs
+}
+
+// streamKeyLine is the line of key name in the streams: mapping of entry
+// n, or def when it is not written there.
+func streamKeyLine(n *yaml.Node, name string, def int) int {
+	m := valueOf(n, "streams")
+	if m == nil || m.Kind != yaml.MappingNode {
+		return def
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == name {
+			return m.Content[i].Line
+		}
+	}
+	return def
 }
 
 // validator is an integration Config: decoded from YAML, then validated.
@@ -100,7 +127,7 @@ func decodeAll[C any, PC validator[C]](nodes []yaml.Node, kind string, probs *pr
 		for _, e := range PC(&cfg).Validate() {
 			probs.add(n.Line, "%s: %v", kind, e)
 		}
-		out = append(out, integration{kind: kind, line: n.Line, load: func(ctx context.Context) ([]asset.Spec, []engine.Family, error) {
+		out = append(out, integration{kind: kind, line: n.Line, node: n, load: func(ctx context.Context) ([]asset.Spec, []engine.Family, error) {
 			return load(ctx, cfg)
 		}})
 	}

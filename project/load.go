@@ -22,6 +22,7 @@ import (
 	"github.com/eltproject/elt/integrations/command"
 	"github.com/eltproject/elt/integrations/duckdb"
 	"github.com/eltproject/elt/internal/toolpath"
+	"github.com/eltproject/elt/lineage"
 	"github.com/eltproject/elt/redact"
 )
 
@@ -203,6 +204,36 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+// lineageErrLine is the line of the openlineage: setting err is about:
+// the key itself, else the nearest enclosing key that is written (a
+// missing url: is reported at type: http), else the block's first line.
+func lineageErrLine(root *yaml.Node, err error) int {
+	block := valueOf(root, "openlineage")
+	line := 0
+	if block != nil {
+		line = block.Line
+	}
+	var fe *lineage.FieldError
+	if !errors.As(err, &fe) {
+		return line
+	}
+	path := strings.Split(fe.Field, ".")
+	if len(path) == 2 && path[0] == "transport" && path[1] != "type" {
+		if tr := valueOf(block, "transport"); tr != nil && valueOf(tr, path[1]) == nil {
+			path[1] = "type"
+		}
+	}
+	n := block
+	for _, k := range path {
+		v := valueOf(n, k)
+		if v == nil {
+			break
+		}
+		line, n = v.Line, v
+	}
+	return line
+}
+
 // lineOfKey returns the line of key name in mapping m (0 if absent).
 func lineOfKey(m *yaml.Node, name string) int {
 	if v := valueOf(m, name); v != nil {
@@ -272,11 +303,7 @@ func (p *Project) loadResources(root *yaml.Node, probs *problems) {
 		}
 	}
 	if _, err := p.LineageConfig(); err != nil {
-		line := 0
-		if v := valueOf(root, "openlineage"); v != nil {
-			line = v.Line
-		}
-		probs.add(line, "%v", err)
+		probs.add(lineageErrLine(root, err), "%v", err)
 	}
 	secrets = append(secrets, p.lineageSecrets()...)
 	p.redactor = redact.New(secrets...)

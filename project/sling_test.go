@@ -106,4 +106,13 @@ sling:
 	if err == nil || !strings.Contains(err.Error(), "file:///data/custmers.csv is not a stream of the file") {
 		t.Fatalf("err = %v", err)
 	}
+	// Reported at the stream's key inside streams: (line 8 of the file,
+	// which starts with an empty line), and the kind is not repeated.
+	msg := err.Error()
+	if !strings.Contains(msg, "elt.yaml:8: sling sling/r.yaml: streams: file:///data/custmers.csv") {
+		t.Errorf("not at the stream's line: %q", msg)
+	}
+	if strings.Contains(msg, "sling: sling") {
+		t.Errorf("repeated prefix: %q", msg)
+	}
 }

@@ -55,6 +55,69 @@ resources: [a, b]
 assets:
   - {key: a, command: "true"}
 `, 2, []string{"resources must be a mapping", "found a list"}},
+		{"openlineage bad type", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    type: kafka
+assets:
+  - {key: a, command: "true"}
+`, 5, []string{"openlineage: transport.type:", `"kafka" is not http, file or console`}},
+		{"openlineage bad url", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    type: http
+    url: ftp://host/x
+assets:
+  - {key: a, command: "true"}
+`, 6, []string{"openlineage: transport.url:", "not an http(s) URL", "write url: http://host:5000"}},
+		{"openlineage http without url", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    endpoint: api/v1/lineage
+    type: http
+assets:
+  - {key: a, command: "true"}
+`, 6, []string{"openlineage: transport.url:", "needs url", "write url: http://host:5000"}},
+		{"openlineage file without path", `name: p
+openlineage:
+  namespace: ns
+  transport:
+    type: file
+assets:
+  - {key: a, command: "true"}
+`, 5, []string{"openlineage: transport.path:", "needs path", "add path:, e.g. .elt/lineage.jsonl"}},
+		{"openlineage blank namespace", `name: p
+openlineage:
+  transport:
+    type: console
+  namespace: " "
+assets:
+  - {key: a, command: "true"}
+`, 5, []string{"openlineage: namespace:", "without leading or trailing spaces"}},
+		{"check relation empty name", `name: p
+resources:
+  wh: {type: duckdb, path: wh.duckdb}
+assets:
+  - key: a
+    command: "true"
+    checks:
+      - {type: row_count, min: 1, relation: "a..b"}
+`, 8, []string{`asset a: check row_count: relation "a..b": empty name at offset 2; write schema.table, and double-quote names that contain dots`}},
+		{"check relation unterminated quote", `name: p
+resources:
+  wh: {type: duckdb, path: wh.duckdb}
+assets:
+  - key: a
+    command: "true"
+    checks:
+      - type: row_count
+        name: has_rows
+        min: 1
+        relation: '"a.b'
+`, 8, []string{`asset a: check has_rows: relation "\"a.b": unterminated quoted name`, `end it with a double quote`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.body, nil)
@@ -70,6 +133,9 @@ assets:
 				if !strings.Contains(msg, w) {
 					t.Errorf("%q lacks %q", msg, w)
 				}
+			}
+			if strings.Contains(msg, "check: check") || strings.Contains(msg, "check relation") {
+				t.Errorf("repeated words: %q", msg)
 			}
 			if strings.Contains(msg, "something else belongs") {
 				t.Errorf("the YAML library's words leaked: %q", msg)

@@ -149,7 +149,11 @@ func (c *CheckConfig) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.Relation) != "" {
 		if _, err := parseRelation(c.Relation); err != nil {
-			errs = append(errs, fmt.Errorf("check relation %q: %w", c.Relation, err))
+			name := c.Name
+			if name == "" {
+				name = c.defaultName()
+			}
+			errs = append(errs, fmt.Errorf("check %s: %w", name, err))
 		}
 	}
 	cols := c.columns()

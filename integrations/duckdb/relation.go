@@ -96,6 +96,9 @@ func Relation(key asset.Key, override string) string {
 	return r.String()
 }
 
+// relationHint says how to write a relation, for parse errors.
+const relationHint = "write schema.table, and double-quote names that contain dots"
+
 // parseRelation parses a dotted name of one to three parts. Unquoted parts
 // are taken as written (DuckDB matches them case-insensitively); quoted
 // parts may contain dots, spaces and doubled quotes.
@@ -107,7 +110,7 @@ func parseRelation(s string) (relation, error) {
 			i++
 		}
 		if i >= len(s) {
-			return relation{}, fmt.Errorf("relation %q: expected a name at offset %d", s, i)
+			return relation{}, fmt.Errorf("relation %q: expected a name at offset %d; %s", s, i, relationHint)
 		}
 		var part strings.Builder
 		if s[i] == '"' {
@@ -128,7 +131,7 @@ func parseRelation(s string) (relation, error) {
 				i++
 			}
 			if !closed {
-				return relation{}, fmt.Errorf("relation %q: unterminated quoted name", s)
+				return relation{}, fmt.Errorf("relation %q: unterminated quoted name; end it with a double quote, e.g. \"my.schema\".table", s)
 			}
 		} else {
 			start := i
@@ -141,7 +144,7 @@ func parseRelation(s string) (relation, error) {
 			part.WriteString(s[start:i])
 		}
 		if part.Len() == 0 {
-			return relation{}, fmt.Errorf("relation %q: empty name at offset %d", s, i)
+			return relation{}, fmt.Errorf("relation %q: empty name at offset %d; %s", s, i, relationHint)
 		}
 		parts = append(parts, part.String())
 		for i < len(s) && isSpace(s[i]) {

@@ -342,9 +342,27 @@ func applySettings(specs []asset.Spec, cfg *Config) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return fmt.Errorf("sling %s: streams: %s is not a stream of the file; known streams: %s", cfg.Replication, strings.Join(unknown, ", "), strings.Join(translator.Streams(specs, cfg.Replication), ", "))
+		return &UnknownStreamError{Replication: cfg.Replication, Streams: unknown, Known: translator.Streams(specs, cfg.Replication)}
 	}
 	return nil
+}
+
+// UnknownStreamError is a streams: setting of an entry naming streams the
+// replication file does not have; Streams are those names, sorted, so that
+// callers can point at each one's line.
+type UnknownStreamError struct {
+	Replication string
+	Streams     []string
+	Known       []string
+}
+
+func (e *UnknownStreamError) Error() string {
+	return e.Message(e.Streams...)
+}
+
+// Message is the error about the given unknown streams only.
+func (e *UnknownStreamError) Message(streams ...string) string {
+	return fmt.Sprintf("sling %s: streams: %s is not a stream of the file; known streams: %s", e.Replication, strings.Join(streams, ", "), strings.Join(e.Known, ", "))
 }
 
 // duckdbPools returns the engine pools of the DuckDB files the replication
