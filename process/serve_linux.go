@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -222,18 +223,35 @@ func (s *server) signalTree(p *supervised, sig syscall.Signal) {
 func (s *server) killLeftovers(id uint64) {
 	// A process forking while the tree is signaled can slip through one
 	// pass: its child is adopted, tagged, and found by the next.
-	for i := 0; i < 3 && s.signalTagged(id, syscall.SIGKILL); i++ {
+	// An orphan caught between fork and exec has no environment to read
+	// yet (it reads empty while execve replaces it): look again until every
+	// adopted child is either killed or known not to be this program's.
+	for i := 0; i < 200; i++ {
+		found, unsure := s.signalTagged(id, syscall.SIGKILL)
+		if !found && !unsure && i >= 2 {
+			return
+		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
 // signalTagged signals the adopted orphans tagged id and their trees; it
-// reports whether there were any.
-func (s *server) signalTagged(id uint64, sig syscall.Signal) bool {
-	found := false
+// reports whether there were any, and whether an adopted orphan's
+// environment could not be read (unsure: it may be one).
+func (s *server) signalTagged(id uint64, sig syscall.Signal) (found, unsure bool) {
 	tag := []byte(envTag + "=" + strconv.FormatUint(id, 10))
 	for _, c := range childrenOf(s.self) {
-		if s.byPid[c] != nil || !hasEnv(c, tag) {
+		if s.byPid[c] != nil {
+			continue
+		}
+		env := environ(c)
+		if len(env) == 0 || (len(env) == 1 && len(env[0]) == 0) {
+			if alive(c) {
+				unsure = true
+			}
+			continue
+		}
+		if !slices.ContainsFunc(env, func(kv []byte) bool { return string(kv) == string(tag) }) {
 			continue
 		}
 		found = true
@@ -242,7 +260,7 @@ func (s *server) signalTagged(id uint64, sig syscall.Signal) bool {
 			_ = syscall.Kill(d, sig)
 		}
 	}
-	return found
+	return found, unsure
 }
 
 // shutdown ends everything: SIGTERM to all descendants, the grace period,
